@@ -1,0 +1,27 @@
+# Two commands a new user needs (see README):  make run TASK="..."   and   make test
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TASK ?= design a RAG pipeline
+ORCHESTRATE_FLAGS ?=
+
+.PHONY: setup dev test lint run
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# (Re)install the package in strict editable mode: a link tree mypy can follow. Re-run after adding modules.
+setup dev: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p orchestrator
+
+test: lint
+	$(BIN)/pytest
+
+run: dev
+	$(BIN)/orchestrate run $(ORCHESTRATE_FLAGS) "$(TASK)"

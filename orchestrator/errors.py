@@ -1,0 +1,43 @@
+"""The three kinds of error orchestrate knows, in one place.
+
+1. Mistakes the *model* can fix (a missing file, a non-unique edit, a refused delegation) are not
+   exceptions at all: they go back to the model as tool-result text (`ToolError` is raised inside a tool
+   and turned into that text by the tool node).
+2. Mistakes of the *user or developer* (a malformed agent file, an unknown agent, a bad flag) raise
+   `UserError` subclasses whose message names the culprit: file and line, flag, or argument.
+3. *Run* failures (the API is down after retries, a budget is exhausted) raise `RunError` subclasses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OrchestrateError(Exception):
+    """Base of every exception orchestrate raises on purpose."""
+
+
+class UserError(OrchestrateError):
+    """A configuration or input mistake; the message names what to fix."""
+
+
+class AgentFileError(UserError):
+    """An agent definition file is malformed (or, under --strict, merely dubious)."""
+
+    def __init__(self, path: Path | str, line: int, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.reason = message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+class ToolError(OrchestrateError):
+    """Raised inside a tool for a mistake the model can fix; its text becomes the tool result."""
+
+
+class RunError(OrchestrateError):
+    """A run could not finish."""
+
+
+class ModelCallError(RunError):
+    """A model call failed after the provider's own retries."""

@@ -1,0 +1,52 @@
+"""What a tool is: a name, a description, a pydantic argument model and an async function.
+
+Tools are data (`ToolSpec`); running them lives in the graph's tool node, which builds a `ToolContext`
+for the calling agent, awaits `spec.run(args, ctx)`, and turns a raised `ToolError` into tool-result text
+the model can act on. The argument model is validated at the edge (the model's raw JSON); a validation
+error also goes back to the model as text that names the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from orchestrator.errors import ToolError
+
+__all__ = ["ToolContext", "ToolError", "ToolSpec"]
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool may touch, for one agent context (one agent's conversation)."""
+
+    workspace: Path
+    """Resolved root every path must stay inside."""
+    files_read: set[str] = field(default_factory=set)
+    """Workspace-relative paths this agent context has Read (Write may overwrite only these)."""
+    files_changed: list[str] = field(default_factory=list)
+    """Workspace-relative paths this agent context created or modified, in order (review evidence)."""
+    summarize: Callable[[str, str], Awaitable[str]] | None = None
+    """Cheap-model helper WebFetch uses: (page_markdown, prompt) -> answer. None where unavailable."""
+    provider: str = "anthropic"
+    """Name of the model provider serving the agent ("anthropic", "local", "scripted")."""
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[ArgsT]):
+    """One tool as the model sees it (name, description, JSON schema) and as we run it."""
+
+    name: str
+    description: str
+    args: type[ArgsT]
+    run: Callable[[ArgsT, ToolContext], Awaitable[str]]
+
+    def schema(self) -> dict[str, Any]:
+        """The tool in Anthropic's format, which every langchain-core chat model's bind_tools accepts."""
+        return {"name": self.name, "description": self.description, "input_schema": self.args.model_json_schema()}

@@ -11,9 +11,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# (Re)install the package in strict editable mode: a link tree mypy can follow. Re-run after adding modules.
 setup dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install -q -e '.[dev]'
 
 lint: dev
 	$(BIN)/ruff check .

@@ -1,0 +1,38 @@
+"""Suite-wide guards: no test reaches beyond this machine, and no real Claude key leaks into a test."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else None
+    inet = self.family in (socket.AF_INET, socket.AF_INET6)
+    if inet and host is not None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+        raise ConnectionRefusedError(f"tests may not reach {host}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network_no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_URL", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The project's shared/ folder (seed spec, agent corpus). CI lays it beside the clone."""
+    if not (SHARED / "seed").is_dir():
+        raise FileNotFoundError(f"{SHARED} is missing: the tests need shared/ beside the repository")
+    return SHARED

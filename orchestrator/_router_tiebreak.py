@@ -1,0 +1,135 @@
+"""The tie-break: when the router is unsure, one cheap forced tool call asks a model to pick the agent.
+
+The tool is an Anthropic-format dict whose `agent` argument is an enum of the candidates, so a
+constrained decoder (the local llama model) can only produce a valid name; `maxLength` on the reason
+bounds its output. The answer is still validated with pydantic: a model that ignores the schema, names
+an agent that is not a candidate, or fails outright yields a `TiebreakResult` with `choice=None`, and the
+router falls back to its safe default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import structlog
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.errors import RunError
+
+__all__ = [
+    "BASE_ERRORS",
+    "REASON_MAX_CHARS",
+    "TOOL_NAME",
+    "Tiebreak",
+    "TiebreakChoice",
+    "TiebreakResult",
+    "messages",
+    "parse_reply",
+    "tool_schema",
+]
+
+log = structlog.get_logger("orchestrator.router")
+
+TOOL_NAME = "choose_agent"
+REASON_MAX_CHARS = 200
+_TASK_MAX_CHARS = 4000
+_DESCRIPTION_MAX_CHARS = 500
+BASE_ERRORS: tuple[type[BaseException], ...] = (RunError, anthropic.APIError, TimeoutError)
+"""Failures every tie-break tolerates; the provider adds its own (`ModelProvider.errors`)."""
+
+_SYSTEM = (
+    "You route tasks to the agent best suited to do them. Read the task and the agents' descriptions, "
+    f"then call {TOOL_NAME} once with the agent's exact name and one short sentence saying why. "
+    "Prefer the cheaper implementation agent only when the task is well specified; prefer the senior "
+    "agent for design, trade-offs, planning, estimates, reviews and debugging with an unknown cause."
+)
+
+
+class TiebreakChoice(BaseModel):
+    """The tool call's arguments, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS)
+
+
+@dataclass(frozen=True)
+class TiebreakResult:
+    """A valid choice, or None and what went wrong (for the fallback decision's reason)."""
+
+    choice: TiebreakChoice | None
+    problem: str = ""
+
+
+def tool_schema(candidates: Sequence[str]) -> dict[str, Any]:
+    """The forced tool, in Anthropic format: {"name", "description", "input_schema"}."""
+    return {
+        "name": TOOL_NAME,
+        "description": "Pick the one agent that should take the task.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "agent": {"type": "string", "enum": list(candidates), "description": "The agent's name."},
+                "reason": {
+                    "type": "string",
+                    "maxLength": REASON_MAX_CHARS,
+                    "description": "One short sentence: why this agent.",
+                },
+            },
+            "required": ["agent", "reason"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def messages(task: str, candidates: Mapping[str, str]) -> list[BaseMessage]:
+    """System instructions plus the task and each candidate's (truncated) description."""
+    shown = task if len(task) <= _TASK_MAX_CHARS else task[:_TASK_MAX_CHARS] + " [truncated]"
+    lines = [f"- {name}: {desc[:_DESCRIPTION_MAX_CHARS]}" for name, desc in candidates.items()]
+    body = f"Task:\n{shown}\n\nAgents:\n" + "\n".join(lines)
+    return [SystemMessage(_SYSTEM), HumanMessage(body)]
+
+
+@dataclass(frozen=True)
+class Tiebreak:
+    """The tie-break model and how to treat its failures."""
+
+    model: BaseChatModel
+    errors: tuple[type[BaseException], ...] = ()
+    """What the model raises when a call fails (the provider's `errors`), on top of `BASE_ERRORS`."""
+    timeout_s: float | None = None
+
+    async def ask(self, task: str, candidates: Mapping[str, str]) -> TiebreakResult:
+        """One forced tool call; never raises for a model failure or a bad answer (see module doc)."""
+        bound = self.model.bind_tools([tool_schema(list(candidates))], tool_choice=TOOL_NAME)
+        config: Any = {"metadata": {"orchestrate_agent": "router", "orchestrate_purpose": "route"}}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                reply = await bound.ainvoke(messages(task, candidates), config)
+        except (*BASE_ERRORS, *self.errors) as exc:
+            log.warning("route_tiebreak_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            return TiebreakResult(None, f"the tie-break model failed ({type(exc).__name__})")
+        log.info("route_tiebreak", seconds=round(time.perf_counter() - started, 3))
+        return parse_reply(reply, candidates)
+
+
+def parse_reply(reply: object, candidates: Mapping[str, str]) -> TiebreakResult:
+    """Validate the model's tool call against the schema and the candidate list."""
+    if not isinstance(reply, AIMessage) or not reply.tool_calls:
+        return TiebreakResult(None, "the tie-break model did not call the tool")
+    try:
+        choice = TiebreakChoice.model_validate(reply.tool_calls[0]["args"])
+    except ValidationError as exc:
+        return TiebreakResult(None, f"the tie-break answer was invalid ({exc.error_count()} errors)")
+    if choice.agent not in candidates:
+        return TiebreakResult(None, f"the tie-break model named {choice.agent[:60]!r}, not a candidate")
+    return TiebreakResult(choice)

@@ -1,0 +1,227 @@
+"""Pick the agent for a task: fast, offline, calibrated, and for any set of agents.
+
+    router = build_router(agents)                  # once per run
+    decision = router.route("design a RAG pipeline")  # sync and pure: no model call
+    decision = await router.aroute(task)           # may ask the tie-break model when unsure
+
+How (details in the `_router_*` modules): a logistic regression over word and word-pair features,
+trained on our labelled ML tasks, splits work between the bundled `senior-ml-engineer` and `ml-engineer`;
+TF-IDF similarity to each agent's `description` lets a user-added agent win tasks that match it. Both
+give calibrated probabilities. Below `threshold` the router is unsure: `aroute` then asks a cheap model
+(one forced tool call) if it was given one, and otherwise, like `route`, sends the task to the safe
+default (the senior, who can do junior work; the reverse is what costs). `method` says which path
+decided. Measured by `bench/route.py` on held-out data; see the README.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from langchain_core.language_models import BaseChatModel
+
+from orchestrator._router_data import SENIOR, WEIGHTS_FILE, data_file
+from orchestrator._router_model import Weights, load_weights
+from orchestrator._router_score import Scorer, Scores
+from orchestrator._router_tiebreak import Tiebreak
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.errors import UserError
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "MAX_TASK_CHARS",
+    "Method",
+    "RouteDecision",
+    "RoutedLine",
+    "Router",
+    "aroute_lines",
+    "build_router",
+    "check_task",
+    "forced",
+    "iter_task_lines",
+    "route_lines",
+]
+
+DEFAULT_THRESHOLD = 0.6
+"""Below this calibrated confidence the router defers (tie-break model or safe default). 0.6 is where
+sending a task to the junior stops paying under the bench's assumptions: Sonnet costs 0.6 of Opus, and a
+senior task the junior gets is redone by the senior, so the junior is cheaper only while
+0.6 + P(senior) < 1, i.e. P(junior) > 0.6."""
+MAX_TASK_CHARS = 20_000
+"""A task longer than this (about 5k tokens) is a document, not a task: refuse rather than guess."""
+_MAX_CANDIDATES = 4
+_MIN_CANDIDATE_PROB = 0.05
+
+Method = Literal["classifier", "description", "tiebreak-model", "default", "forced"]
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Which agent takes the task, how sure we are, and why."""
+
+    agent: str
+    confidence: float
+    """Calibrated probability that `agent` is the right one, 0..1 (the router's own estimate, also
+    for a tie-break choice: the cheap model gives no calibrated score of its own)."""
+    reason: str
+    """One short human sentence."""
+    method: Method
+
+
+def forced(agent: str) -> RouteDecision:
+    """The decision for an agent the user chose explicitly (`--agent NAME`)."""
+    return RouteDecision(agent, 1.0, "Chosen explicitly by the caller.", "forced")
+
+
+def check_task(task: object, argument: str = "TASK") -> str:
+    """Refuse what cannot be routed, naming the argument (or FILE:LINE) at fault."""
+    if not isinstance(task, str):
+        raise UserError(f"{argument}: expected text, got {type(task).__name__}")
+    if not task.strip():
+        raise UserError(f"{argument}: the task is empty")
+    if len(task) > MAX_TASK_CHARS:
+        raise UserError(f"{argument}: the task is {len(task):,} characters; the limit is {MAX_TASK_CHARS:,}")
+    return task
+
+
+@dataclass(frozen=True)
+class Router:
+    """Routes tasks among a fixed set of agents; build it once per run with `build_router`."""
+
+    scorer: Scorer
+    agents: Mapping[str, AgentSpec]
+    threshold: float
+    default_agent: str
+    tiebreak: Tiebreak | None = None
+
+    def scores(self, task: str) -> Scores:
+        """Every agent's calibrated probability for the task (what `route` decides from)."""
+        return self.scorer.score(check_task(task))
+
+    def route(self, task: str) -> RouteDecision:
+        """Decide without any model call: the best agent, or the safe default when unsure."""
+        scores = self.scores(task)
+        return _decided(scores) if self._confident(scores) else self._fallback(scores)
+
+    async def aroute(self, task: str) -> RouteDecision:
+        """Like `route`, but when unsure and a tie-break model is set, let it choose."""
+        scores = self.scores(task)
+        if self._confident(scores):
+            return _decided(scores)
+        if self.tiebreak is None:
+            return self._fallback(scores)
+        candidates = {name: self.agents[name].description for name in self._candidates(scores)}
+        result = await self.tiebreak.ask(task, candidates)
+        if result.choice is None:
+            return self._fallback(scores, result.problem)
+        agent = result.choice.agent
+        return RouteDecision(
+            agent, scores.probs[agent], f"Tie-break model: {result.choice.reason}", "tiebreak-model"
+        )
+
+    def _confident(self, scores: Scores) -> bool:
+        return scores.probs[scores.best] >= self.threshold
+
+    def _candidates(self, scores: Scores) -> list[str]:
+        """The likeliest agents (at least two, at most four) plus the default."""
+        ranked = sorted(scores.probs, key=lambda name: -scores.probs[name])
+        keep = [n for i, n in enumerate(ranked) if i < 2 or scores.probs[n] >= _MIN_CANDIDATE_PROB]
+        keep = keep[:_MAX_CANDIDATES]
+        return keep if self.default_agent in keep else [*keep, self.default_agent]
+
+    def _fallback(self, scores: Scores, problem: str = "") -> RouteDecision:
+        best, p = scores.best, math.floor(scores.probs[scores.best] * 100) / 100  # 0.596 must not show 0.60
+        why = f"; {problem}" if problem else ""
+        reason = f"Unsure ({best} at {p:.2f} < {self.threshold:.2f}){why}, so the safe default takes it."
+        return RouteDecision(self.default_agent, scores.probs[self.default_agent], reason, "default")
+
+
+def _decided(scores: Scores) -> RouteDecision:
+    best, p = scores.best, scores.probs[scores.best]
+    quoted = ", ".join(f'"{cue}"' for cue in scores.cues)
+    if scores.method == "classifier":
+        reason = f"Cues like {quoted} point to {best}." if quoted else f"The classifier favours {best}."
+    else:
+        reason = f"Matches {best}'s description ({quoted})." if quoted else f"Closest description: {best}."
+    return RouteDecision(best, p, reason, scores.method)
+
+
+@functools.cache
+def _shipped_weights() -> Weights:
+    return load_weights(data_file(WEIGHTS_FILE))
+
+
+def build_router(
+    agents: Mapping[str, AgentSpec],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    tiebreak: BaseChatModel | None = None,
+    default_agent: str = SENIOR,
+    tiebreak_errors: tuple[type[BaseException], ...] = (),
+    tiebreak_timeout_s: float | None = 30.0,
+    weights: Weights | None = None,
+) -> Router:
+    """A router for these agents. `tiebreak_errors`: what the tie-break model raises on failure (pass
+    `provider.errors`); `weights`: for experiments, defaults to the committed fit."""
+    if not agents:
+        raise UserError("no agents to route to: load at least one agent definition")
+    if default_agent not in agents:
+        raise UserError(
+            f"default_agent: {default_agent!r} is not a loaded agent ({', '.join(sorted(agents))})"
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise UserError(f"threshold: {threshold} is not between 0 and 1")
+    scorer = Scorer(weights or _shipped_weights(), agents, default_agent)
+    model = None if tiebreak is None else Tiebreak(tiebreak, tiebreak_errors, tiebreak_timeout_s)
+    return Router(scorer, dict(agents), threshold, default_agent, model)
+
+
+class RoutedLine(NamedTuple):
+    """One routed line of a task file (a tuple, so `task, decision, line = routed` works)."""
+
+    task: str
+    decision: RouteDecision
+    line: int
+
+
+def iter_task_lines(lines: Iterable[bytes | str], source: str) -> Iterator[tuple[int, str]]:
+    """(line number, task) for each non-blank line; UserError names FILE:LINE for a bad one."""
+    found = False
+    for number, raw in enumerate(lines, start=1):
+        text = _decode(raw, source, number).strip()
+        if number == 1:
+            text = text.removeprefix("\ufeff").strip()
+        if text:
+            found = True
+            yield number, check_task(text, f"{source}:{number}")
+    if not found:
+        raise UserError(f"{source}: no tasks (every line is blank)")
+
+
+def _decode(raw: bytes | str, source: str, number: int) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start]
+        raise UserError(
+            f"{source}:{number}: not valid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})"
+        ) from None
+
+
+def route_lines(router: Router, lines: Iterable[bytes | str], source: str) -> Iterator[RoutedLine]:
+    """Route a task file, one task per line, without model calls (`Router.route`)."""
+    for number, task in iter_task_lines(lines, source):
+        yield RoutedLine(task, router.route(task), number)
+
+
+async def aroute_lines(
+    router: Router, lines: Iterable[bytes | str], source: str
+) -> AsyncIterator[RoutedLine]:
+    """Route a task file with `Router.aroute` (tie-break model for unsure lines, one at a time)."""
+    for number, task in iter_task_lines(lines, source):
+        yield RoutedLine(task, await router.aroute(task), number)

@@ -8,7 +8,7 @@ error also goes back to the model as text that names the argument.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -17,7 +17,10 @@ from pydantic import BaseModel
 
 from orchestrator.errors import ToolError
 
-__all__ = ["ToolContext", "ToolError", "ToolSpec"]
+__all__ = ["Resolver", "ToolContext", "ToolError", "ToolSpec"]
+
+Resolver = Callable[[str], Awaitable[Sequence[str]]]
+"""Host name -> IP address strings. Injectable so tests can point a public-looking name at 127.0.0.1."""
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
@@ -36,6 +39,14 @@ class ToolContext:
     """Cheap-model helper WebFetch uses: (page_markdown, prompt) -> answer. None where unavailable."""
     provider: str = "anthropic"
     """Name of the model provider serving the agent ("anthropic", "local", "scripted")."""
+    file_versions: dict[str, int] = field(default_factory=dict)
+    """Workspace-relative path -> st_mtime_ns when this context last Read or wrote it. Write and Edit
+    refuse a file that changed since (another agent, a command or the user touched it)."""
+    allow_private_hosts: frozenset[str] = frozenset()
+    """Host names (or IP literals) WebFetch may reach even though they resolve to loopback, private,
+    link-local or otherwise non-public addresses. Empty by default: only public addresses."""
+    resolve_host: Resolver | None = None
+    """How WebFetch turns a host name into addresses; None means the system resolver."""
 
 
 @dataclass(frozen=True)
@@ -49,4 +60,8 @@ class ToolSpec(Generic[ArgsT]):
 
     def schema(self) -> dict[str, Any]:
         """The tool in Anthropic's format, which every langchain-core chat model's bind_tools accepts."""
-        return {"name": self.name, "description": self.description, "input_schema": self.args.model_json_schema()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.args.model_json_schema(),
+        }

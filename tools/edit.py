@@ -1,0 +1,128 @@
+"""Edit: exact string replacement in a file this agent context has Read.
+
+Exact and unique is the point: the model proves it knows what it is replacing, and an ambiguous edit is
+refused with the number of matches so the model can add context (or ask for replace_all) instead of
+changing the wrong occurrence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.read import number_lines
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.tracking import record_change, require_fresh_read
+
+__all__ = ["EDIT", "EditArgs", "run_edit"]
+
+_SNIPPET_CONTEXT = 4
+
+DESCRIPTION = """\
+Performs exact string replacements in files.
+
+Usage:
+- You must use the Read tool at least once in the conversation before editing a file; this tool fails
+  if you did not.
+- When copying text from Read output, keep the exact indentation (tabs/spaces) as it appears AFTER the
+  line-number prefix (spaces, line number, tab). Never include any part of that prefix in old_string or
+  new_string.
+- The edit FAILS if old_string is not unique in the file. Either give a larger string with more
+  surrounding context to make it unique, or set replace_all to change every instance.
+- Use replace_all for renaming a variable or string across the file.
+- To create a new file, prefer Write (an empty old_string on a missing file also creates it).
+"""
+
+
+class EditArgs(BaseModel):
+    """Arguments of Edit (Claude Code's names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_path: str = Field(
+        description="The path of the file to modify (relative to the workspace root, or absolute)."
+    )
+    old_string: str = Field(description="The text to replace (must match the file exactly).")
+    new_string: str = Field(description="The text to replace it with (must be different from old_string).")
+    replace_all: bool = Field(
+        default=False, description="Replace all occurrences of old_string (default false)."
+    )
+
+
+def _load(path: Path, rel: str) -> str:
+    if path.is_dir():
+        raise ToolError(f"{rel} is a directory; Edit needs a file path.")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolError(f"File {rel} is not UTF-8 text; Edit only changes text files.") from exc
+
+
+def _replace(text: str, args: EditArgs, rel: str) -> tuple[str, int]:
+    """The new text and the number of replacements, or a ToolError the model can act on."""
+    count = text.count(args.old_string) if args.old_string else 0
+    if count == 0:
+        raise ToolError(
+            f"String to replace not found in {rel}. old_string must match the file exactly, including "
+            "whitespace and indentation; Read the file again and copy the text."
+        )
+    if count > 1 and not args.replace_all:
+        raise ToolError(
+            f"Found {count} matches of old_string in {rel}, but replace_all is false. Add surrounding lines "
+            "to old_string to make it unique, or set replace_all to true to replace every occurrence."
+        )
+    return text.replace(args.old_string, args.new_string), count
+
+
+def _snippet(new_text: str, start: int, new_string: str) -> str:
+    """`cat -n` lines around the first replacement, so the model sees the result without a Read."""
+    lines = new_text.removesuffix("\n").split("\n")
+    first = new_text.count("\n", 0, start)
+    last = first + new_string.rstrip("\n").count("\n")
+    lo, hi = max(first - _SNIPPET_CONTEXT, 0), min(last + _SNIPPET_CONTEXT + 1, len(lines))
+    return number_lines(lines[lo:hi], lo + 1)
+
+
+def _create(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> str:
+    """An empty old_string on a missing file creates it, as in Claude Code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(args.new_string.encode("utf-8"))
+    record_change(ctx, rel, path)
+    return f"Created file {rel}."
+
+
+def _edit_existing(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> str:
+    require_fresh_read(ctx, rel, path)
+    text = _load(path, rel)
+    if not args.old_string and text:
+        raise ToolError(f"old_string is empty but {rel} is not; give the exact text to replace.")
+    new_text, count = _replace(text, args, rel) if args.old_string else (args.new_string, 1)
+    path.write_bytes(new_text.encode("utf-8"))
+    record_change(ctx, rel, path)
+    start = text.find(args.old_string) if args.old_string else 0
+    noun = "occurrence" if count == 1 else "occurrences"
+    return (
+        f"Edited {rel}: replaced {count} {noun}. Snippet of the result (cat -n):\n"
+        f"{_snippet(new_text, start, args.new_string)}"
+    )
+
+
+async def run_edit(args: EditArgs, ctx: ToolContext) -> str:
+    """Apply one exact replacement (or all, with replace_all) and record the change."""
+    if args.old_string == args.new_string:
+        raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
+    rel = workspace_relative(ctx.workspace, path)
+    exists = path.exists()
+    if not exists and args.old_string:
+        raise ToolError(f"File does not exist: {args.file_path}")
+    try:
+        return _edit_existing(path, rel, args, ctx) if exists else _create(path, rel, args, ctx)
+    except OSError as exc:
+        raise ToolError(f"Could not write {rel}: {exc.strerror or exc}.") from exc
+
+
+EDIT: ToolSpec[EditArgs] = ToolSpec(name="Edit", description=DESCRIPTION, args=EditArgs, run=run_edit)

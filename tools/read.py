@@ -1,0 +1,152 @@
+"""Read: a text file as `cat -n` numbered lines, the way Claude Code's Read shows it.
+
+Line numbers matter: the model quotes them back to Edit and uses them as `offset` for the next Read.
+Large files are read in windows (offset/limit) rather than whole, so a log or a data file cannot flood
+the context; binary files are refused with a message instead of mojibake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.tracking import record_read
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.errors import ToolError
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_FILE_BYTES",
+    "MAX_LINE_CHARS",
+    "READ",
+    "ReadArgs",
+    "number_lines",
+    "run_read",
+]
+
+DEFAULT_LIMIT = 2000
+"""Lines returned when the model gives no limit."""
+MAX_LINE_CHARS = 2000
+"""Longer lines (minified code, embedded data) are cut to this many characters."""
+MAX_FILE_BYTES = 256 * 1024
+"""Whole-file reads of bigger files are refused; the model must page with offset/limit or Grep."""
+_SNIFF_BYTES = 8192
+
+DESCRIPTION = f"""\
+Reads a file from the workspace.
+
+Usage:
+- file_path may be relative to the workspace root or absolute; it must be inside the workspace.
+- By default it reads up to {DEFAULT_LIMIT} lines from the start of the file.
+- You can pass offset (1-based line number) and limit to read part of a file; do so for large files.
+- Lines longer than {MAX_LINE_CHARS} characters are cut.
+- Results use cat -n format: the line number, a tab, then the line. Never copy the line-number prefix into
+  Edit's old_string.
+- Files over {MAX_FILE_BYTES // 1024} KB must be read in parts with offset and limit (or searched with Grep).
+- Binary files (images, archives, model weights) cannot be read.
+- Read a file before you Edit or overwrite it. Reading several files in one turn is fine and faster.
+"""
+
+
+class ReadArgs(BaseModel):
+    """Arguments of Read (Claude Code's names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_path: str = Field(
+        description="The path of the file to read (relative to the workspace root, or absolute)."
+    )
+    offset: int | None = Field(
+        default=None,
+        ge=0,
+        description="The line number to start reading from (1-based). Only provide if the file is too large "
+        "to read at once.",
+    )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="The number of lines to read. Only provide if the file is too large to read at once.",
+    )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The lines asked for, and how many the file has in all."""
+
+    lines: list[str]
+    first: int
+    total: int
+
+
+def number_lines(lines: Iterable[str], first: int) -> str:
+    """`cat -n` format: right-aligned line number, a tab, the line (cut past MAX_LINE_CHARS)."""
+    return "\n".join(f"{n:>6}\t{_cut(line)}" for n, line in enumerate(lines, start=first))
+
+
+def _cut(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    return line[:MAX_LINE_CHARS] + f" [... line cut at {MAX_LINE_CHARS} of {len(line)} characters]"
+
+
+def _check_readable(path: Path, rel: str, raw: str, whole: bool) -> None:
+    if not path.exists():
+        raise ToolError(f"File does not exist: {raw}")
+    if path.is_dir():
+        raise ToolError(f"{rel} is a directory, not a file; use Glob or Bash ls to list it.")
+    size = path.stat().st_size
+    if whole and size > MAX_FILE_BYTES:
+        raise ToolError(
+            f"File {rel} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for reading a whole file. "
+            "Pass offset and limit to read part of it, or use Grep to find the lines you need."
+        )
+    with path.open("rb") as handle:
+        if b"\0" in handle.read(_SNIFF_BYTES):
+            raise ToolError(f"File {rel} looks binary ({size} bytes); Read only shows text files.")
+
+
+def _read_window(path: Path, first: int, count: int) -> _Window:
+    """Stream the file, keeping lines [first, first + count) and counting all of them."""
+    kept: list[str] = []
+    total = 0
+    with path.open("rb") as handle:
+        for total, raw in enumerate(handle, start=1):
+            if first <= total < first + count:
+                kept.append(raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r"))
+    return _Window(kept, first, total)
+
+
+def _render(rel: str, window: _Window) -> str:
+    if window.total == 0:
+        return f"(File {rel} exists but is empty.)"
+    if not window.lines:
+        raise ToolError(
+            f"File {rel} has {window.total} lines; offset {window.first} is past the end of the file."
+        )
+    body = number_lines(window.lines, window.first)
+    last = window.first + len(window.lines) - 1
+    if window.first == 1 and last == window.total:
+        return body
+    note = f"(Showing lines {window.first}-{last} of {window.total}; use offset={last + 1} to read on.)"
+    return f"{body}\n\n{note}"
+
+
+async def run_read(args: ReadArgs, ctx: ToolContext) -> str:
+    """Read the window the model asked for and remember that this context has seen the file."""
+    path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
+    rel = workspace_relative(ctx.workspace, path)
+    whole = args.offset is None and args.limit is None
+    _check_readable(path, rel, args.file_path, whole)
+    first = max(args.offset or 1, 1)
+    window = await asyncio.to_thread(_read_window, path, first, args.limit or DEFAULT_LIMIT)
+    text = _render(rel, window)
+    record_read(ctx, rel, path)
+    return text
+
+
+READ: ToolSpec[ReadArgs] = ToolSpec(name="Read", description=DESCRIPTION, args=ReadArgs, run=run_read)

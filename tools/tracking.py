@@ -1,0 +1,43 @@
+"""What one agent context has seen and changed, so Write and Edit never act on a stale view.
+
+Claude Code's rule: you may overwrite or edit a file only after reading it in this conversation, and
+only if nobody changed it since. In a multi-agent run that second half matters most: two juniors share a
+workspace, and a blind Write would silently undo the other one's work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.tools.base import ToolContext
+
+from orchestrator.errors import ToolError
+
+__all__ = ["record_change", "record_read", "require_fresh_read"]
+
+
+def record_read(ctx: ToolContext, rel: str, path: Path) -> None:
+    """Note that this context has seen `rel` as it is now on disk."""
+    ctx.files_read.add(rel)
+    ctx.file_versions[rel] = path.stat().st_mtime_ns
+
+
+def record_change(ctx: ToolContext, rel: str, path: Path) -> None:
+    """Note that this context wrote `rel`; it now knows the content, so it counts as read too."""
+    if rel not in ctx.files_changed:
+        ctx.files_changed.append(rel)
+    record_read(ctx, rel, path)
+
+
+def require_fresh_read(ctx: ToolContext, rel: str, path: Path) -> None:
+    """Refuse to change an existing file this context has not Read, or that changed since it did."""
+    if rel not in ctx.files_read:
+        raise ToolError(
+            f"File {rel} has not been read yet in this conversation. Read it first, then change it."
+        )
+    seen = ctx.file_versions.get(rel)
+    if seen is not None and seen != path.stat().st_mtime_ns:
+        raise ToolError(
+            f"File {rel} has been modified since you last read it (by another agent, a command or the "
+            "user). Read it again before changing it."
+        )

@@ -1,0 +1,63 @@
+"""Write: create a file, or replace one this agent context has Read.
+
+Creating is free; overwriting requires a prior Read in the same context (and no change since), so a model
+cannot clobber a file it never looked at, nor undo another agent's edit it has not seen.
+"""
+
+from __future__ import annotations
+
+from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.tracking import record_change, require_fresh_read
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.errors import ToolError
+
+__all__ = ["WRITE", "WriteArgs", "run_write"]
+
+DESCRIPTION = """\
+Writes a file to the workspace.
+
+Usage:
+- This tool overwrites the existing file if there is one at the provided path.
+- If it is an existing file, you MUST use the Read tool first to read its contents; this tool fails if
+  you did not.
+- Prefer Edit for changing existing files: it sends only the diff. Use Write for new files or full rewrites.
+- Parent directories are created as needed.
+- Do not create documentation files (*.md, README) unless asked to.
+"""
+
+
+class WriteArgs(BaseModel):
+    """Arguments of Write (Claude Code's names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_path: str = Field(
+        description="The path of the file to write (relative to the workspace root, or absolute); "
+        "it must be inside the workspace."
+    )
+    content: str = Field(description="The content to write to the file.")
+
+
+async def run_write(args: WriteArgs, ctx: ToolContext) -> str:
+    """Write the content byte for byte (no newline translation) and record the change."""
+    path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
+    rel = workspace_relative(ctx.workspace, path)
+    if path.is_dir():
+        raise ToolError(f"{rel} is a directory; Write needs a file path.")
+    existed = path.exists()
+    if existed:
+        require_fresh_read(ctx, rel, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(args.content.encode("utf-8"))
+    except OSError as exc:
+        raise ToolError(f"Could not write {rel}: {exc.strerror or exc}.") from exc
+    record_change(ctx, rel, path)
+    lines = len(args.content.splitlines())
+    verb = "Updated" if existed else "Created"
+    return f"{verb} file {rel} ({lines} lines)."
+
+
+WRITE: ToolSpec[WriteArgs] = ToolSpec(name="Write", description=DESCRIPTION, args=WriteArgs, run=run_write)

@@ -194,9 +194,7 @@ def build_time_ms(agents: Mapping[str, AgentSpec]) -> float:
 
 def max_size_ms(router: Router) -> float:
     """Median time to route a task at the size cap (the scorer reads its first ROUTED_CHARS)."""
-    task = ("Design a retrieval pipeline for our docs and estimate what it would cost. " * 300)[
-        :MAX_TASK_CHARS
-    ]
+    task = ("Design a retrieval pipeline for our docs and estimate what it would cost. " * 300)[:MAX_TASK_CHARS]
     samples = []
     for _ in range(REPEATS):
         start = time.perf_counter_ns()

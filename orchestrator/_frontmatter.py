@@ -57,9 +57,7 @@ def _load_block(block: list[str]) -> tuple[dict[str, Any], tuple[int, str] | Non
     if loaded is None:
         return {}, None
     if not isinstance(loaded, dict):
-        raise FrontmatterError(
-            2, f"frontmatter must be a mapping of keys to values, not {type(loaded).__name__}"
-        )
+        raise FrontmatterError(2, f"frontmatter must be a mapping of keys to values, not {type(loaded).__name__}")
     return loaded, None
 
 
@@ -82,9 +80,7 @@ def _flat(block: list[str], *, yaml_error: yaml.YAMLError) -> dict[str, Any]:
         elif line.strip() and key is not None and line[:1].isspace():
             data[key] = f"{data[key]} {line.strip()}".strip()
         elif line.strip() and not line.lstrip().startswith("#"):
-            raise FrontmatterError(
-                offset + 2, f"not valid YAML ({_describe(yaml_error)}) nor a 'key: value' line"
-            )
+            raise FrontmatterError(offset + 2, f"not valid YAML ({_describe(yaml_error)}) nor a 'key: value' line")
     return data
 
 

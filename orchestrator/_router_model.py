@@ -63,9 +63,7 @@ class Gate:
     temperature: float
 
     def user_probability(self, best_similarity: float, ml_similarity: float, known_share: float) -> float:
-        return sigmoid(
-            self.sim * best_similarity + self.ml * ml_similarity + self.known * known_share + self.bias
-        )
+        return sigmoid(self.sim * best_similarity + self.ml * ml_similarity + self.known * known_share + self.bias)
 
 
 @dataclass(frozen=True)

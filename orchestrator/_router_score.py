@@ -83,9 +83,7 @@ class Scorer:
         p = self._weights.positive_probability(feats)
         return {positive: p, negative: 1.0 - p}
 
-    def _finish(
-        self, task: str, vec: Vector, probs: dict[str, float], feats: set[str] | None = None
-    ) -> Scores:
+    def _finish(self, task: str, vec: Vector, probs: dict[str, float], feats: set[str] | None = None) -> Scores:
         best = max(sorted(probs), key=lambda name: (probs[name], name == self._default))
         if feats is not None and best in self._pair:
             return Scores(probs, best, "classifier", self._classifier_cues(task, feats, best))

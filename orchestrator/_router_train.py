@@ -199,9 +199,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return out
 
 
-def _agent_log_likelihood(
-    sims: Sequence[dict[str, float]], tasks: Sequence[LabelledTask], temp: float
-) -> float:
+def _agent_log_likelihood(sims: Sequence[dict[str, float]], tasks: Sequence[LabelledTask], temp: float) -> float:
     return sum(math.log(softmax(s, temp)[t.label] + 1e-12) for s, t in zip(sims, tasks, strict=True))
 
 

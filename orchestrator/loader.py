@@ -118,9 +118,7 @@ def parse_agent_text(text: str, *, source: Path | None = None) -> tuple[AgentSpe
     warnings = []
     if front.strict_yaml_error:
         line, problem = front.strict_yaml_error
-        note = (
-            f"frontmatter is not strict YAML ({problem}); read as flat 'key: value' lines - quote the value"
-        )
+        note = f"frontmatter is not strict YAML ({problem}); read as flat 'key: value' lines - quote the value"
         warnings.append(LoadWarning(source, line, note))
     spec, more = agent_from_dict(front.data, prompt=front.body, source=source, lines=front.key_lines)
     return spec, warnings + more
@@ -174,18 +172,14 @@ def _normalise_tools(
         if canonical in KNOWN_TOOL_NAMES:
             tools.extend([canonical] if canonical not in tools else [])
         else:
-            warnings.append(
-                LoadWarning(source, line, f"unknown tool {name!r} is not available and is ignored")
-            )
+            warnings.append(LoadWarning(source, line, f"unknown tool {name!r} is not available and is ignored"))
     return tuple(tools), warnings
 
 
 def _normalise_model(raw: str | None, source: Path | None, line: int) -> tuple[str, list[LoadWarning]]:
     if raw is None or raw in MODEL_ALIASES or _FULL_MODEL_ID.match(raw):
         return raw or "inherit", []
-    message = (
-        f"unknown model {raw!r}; using 'inherit' (expected opus, sonnet, haiku, inherit or a claude-* id)"
-    )
+    message = f"unknown model {raw!r}; using 'inherit' (expected opus, sonnet, haiku, inherit or a claude-* id)"
     return "inherit", [LoadWarning(source, line, message)]
 
 
@@ -197,9 +191,7 @@ def bundled_agents_dir() -> Path:
     return Path(str(resources.files("orchestrator.agents")))
 
 
-def search_path(
-    *, agents_dirs: Sequence[Path] = (), cwd: Path | None = None, home: Path | None = None
-) -> list[Path]:
+def search_path(*, agents_dirs: Sequence[Path] = (), cwd: Path | None = None, home: Path | None = None) -> list[Path]:
     """Directories in increasing precedence, as Claude Code: bundled < ~/.claude < ./.claude < --agents-dir."""
     cwd = cwd or Path.cwd()
     home = home or Path.home()
@@ -236,9 +228,7 @@ def _load_dir(directory: Path) -> tuple[dict[str, AgentSpec], list[LoadWarning]]
     for path in sorted(directory.rglob("*.md")) if directory.is_dir() else []:
         spec, spec_warnings = parse_agent_file(path)
         if spec.name in agents:
-            raise AgentFileError(
-                path, 2, f"agent name {spec.name!r} is also defined in {agents[spec.name].source}"
-            )
+            raise AgentFileError(path, 2, f"agent name {spec.name!r} is also defined in {agents[spec.name].source}")
         agents[spec.name] = spec
         warnings.extend(spec_warnings)
     return agents, warnings

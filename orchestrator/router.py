@@ -118,9 +118,7 @@ class Router:
         if result.choice is None:
             return self._fallback(scores, result.problem)
         agent = result.choice.agent
-        return RouteDecision(
-            agent, scores.probs[agent], f"Tie-break model: {result.choice.reason}", "tiebreak-model"
-        )
+        return RouteDecision(agent, scores.probs[agent], f"Tie-break model: {result.choice.reason}", "tiebreak-model")
 
     def _confident(self, scores: Scores) -> bool:
         return scores.probs[scores.best] >= self.threshold
@@ -169,9 +167,7 @@ def build_router(
     if not agents:
         raise UserError("no agents to route to: load at least one agent definition")
     if default_agent not in agents:
-        raise UserError(
-            f"default_agent: {default_agent!r} is not a loaded agent ({', '.join(sorted(agents))})"
-        )
+        raise UserError(f"default_agent: {default_agent!r} is not a loaded agent ({', '.join(sorted(agents))})")
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"threshold: {threshold} is not between 0 and 1")
     scorer = Scorer(weights or _shipped_weights(), agents, default_agent)
@@ -208,9 +204,7 @@ def _decode(raw: bytes | str, source: str, number: int) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = raw[exc.start]
-        raise UserError(
-            f"{source}:{number}: not valid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})"
-        ) from None
+        raise UserError(f"{source}:{number}: not valid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})") from None
 
 
 def route_lines(router: Router, lines: Iterable[bytes | str], source: str) -> Iterator[RoutedLine]:
@@ -219,9 +213,7 @@ def route_lines(router: Router, lines: Iterable[bytes | str], source: str) -> It
         yield RoutedLine(task, router.route(task), number)
 
 
-async def aroute_lines(
-    router: Router, lines: Iterable[bytes | str], source: str
-) -> AsyncIterator[RoutedLine]:
+async def aroute_lines(router: Router, lines: Iterable[bytes | str], source: str) -> AsyncIterator[RoutedLine]:
     """Route a task file with `Router.aroute` (tie-break model for unsure lines, one at a time)."""
     for number, task in iter_task_lines(lines, source):
         yield RoutedLine(task, await router.aroute(task), number)

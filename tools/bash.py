@@ -17,10 +17,10 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.tools.base import ToolContext, ToolSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext, ToolSpec
 
 __all__ = [
     "BASH",

@@ -42,14 +42,10 @@ class EditArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file_path: str = Field(
-        description="The path of the file to modify (relative to the workspace root, or absolute)."
-    )
+    file_path: str = Field(description="The path of the file to modify (relative to the workspace root, or absolute).")
     old_string: str = Field(description="The text to replace (must match the file exactly).")
     new_string: str = Field(description="The text to replace it with (must be different from old_string).")
-    replace_all: bool = Field(
-        default=False, description="Replace all occurrences of old_string (default false)."
-    )
+    replace_all: bool = Field(default=False, description="Replace all occurrences of old_string (default false).")
 
 
 def _load(path: Path, rel: str) -> str:

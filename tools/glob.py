@@ -54,9 +54,7 @@ def _relative_pattern(pattern: str, base: Path) -> str:
     """Make an absolute pattern relative to `base`; refuse `..` (the pattern must not climb out)."""
     if pattern.startswith("/"):
         if not PurePosixPath(pattern).is_relative_to(base):
-            raise ToolError(
-                f"pattern {pattern!r} is outside the search directory {base}; use a relative pattern."
-            )
+            raise ToolError(f"pattern {pattern!r} is outside the search directory {base}; use a relative pattern.")
         pattern = PurePosixPath(pattern).relative_to(base).as_posix()
     if ".." in pattern.split("/"):
         raise ToolError(f"pattern {pattern!r} contains '..'; pass a path inside the workspace instead.")

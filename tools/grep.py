@@ -178,9 +178,7 @@ def _newest_first(hits: list[FileHits], root: Path) -> list[str]:
 def _limit(rows: list[str], head_limit: int | None, unit: str) -> tuple[list[str], str]:
     if head_limit is None or len(rows) <= head_limit:
         return rows, ""
-    return rows[
-        :head_limit
-    ], f"\n(Showing the first {head_limit} of {len(rows)} {unit}; raise head_limit to see more.)"
+    return rows[:head_limit], f"\n(Showing the first {head_limit} of {len(rows)} {unit}; raise head_limit to see more.)"
 
 
 def _cap(text: str) -> str:

@@ -67,6 +67,5 @@ Engine = Callable[[GrepQuery], Awaitable[list[FileHits]]]
 def newline_error(pattern: str) -> ToolError:
     """ripgrep refuses a literal newline outside multiline mode; both engines say so the same way."""
     return ToolError(
-        f"Invalid regex {pattern!r}: it contains a newline (\\n), "
-        "which can only match with multiline set to true."
+        f"Invalid regex {pattern!r}: it contains a newline (\\n), which can only match with multiline set to true."
     )

@@ -127,8 +127,7 @@ def _parse_json(out: bytes) -> list[FileHits]:
         if event["type"] in ("match", "context"):
             _add_event(files, event["type"], event["data"])
     return [
-        FileHits(path, entry.count, tuple(entry.lines[n] for n in sorted(entry.lines)))
-        for path, entry in files.items()
+        FileHits(path, entry.count, tuple(entry.lines[n] for n in sorted(entry.lines))) for path, entry in files.items()
     ]
 
 

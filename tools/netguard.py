@@ -14,9 +14,8 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.tools.base import Resolver
-
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import Resolver
 
 __all__ = ["CLOUD_METADATA_ADDRESSES", "PinnedHost", "address_problem", "pin_host", "system_resolver"]
 

@@ -20,9 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from orchestrator.tools.globpattern import glob_to_regex, parse_git_glob
-
 from orchestrator.errors import UserError
+from orchestrator.tools.globpattern import glob_to_regex, parse_git_glob
 
 __all__ = [
     "RULE_FAMILIES",

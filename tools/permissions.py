@@ -129,18 +129,14 @@ class PermissionPolicy:
             "use --permission-mode default or acceptEdits to let it run",
         )
 
-    def _first(
-        self, rules: tuple[Rule, ...], tool: str, args: Mapping[str, object], workspace: Path
-    ) -> Rule | None:
+    def _first(self, rules: tuple[Rule, ...], tool: str, args: Mapping[str, object], workspace: Path) -> Rule | None:
         """The first rule that covers the call; for Bash, any simple command (or the whole line) counts."""
         if tool != "Bash":
             return next((r for r in rules if rule_matches(r, tool, args, workspace)), None)
         command = str(args.get("command", ""))
         candidates = (" ".join(command.split()), *split_command(command).parts)
         for rule in rules:
-            if rule.governs(tool) and (
-                rule.specifier is None or any(command_matches(rule, c) for c in candidates)
-            ):
+            if rule.governs(tool) and (rule.specifier is None or any(command_matches(rule, c) for c in candidates)):
                 return rule
         return None
 
@@ -169,6 +165,5 @@ class PermissionPolicy:
             return Decision("allow", f"{tool} is allowed in permission mode {self.mode}")
         return Decision(
             "ask",
-            f"{tool} needs approval in permission mode {self.mode}; to allow it, "
-            f"{_way_out(tool, args, workspace)}",
+            f"{tool} needs approval in permission mode {self.mode}; to allow it, {_way_out(tool, args, workspace)}",
         )

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.tools.base import ToolContext, ToolSpec
-from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
-from orchestrator.tools.tracking import record_read
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.tracking import record_read
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -58,9 +58,7 @@ class ReadArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file_path: str = Field(
-        description="The path of the file to read (relative to the workspace root, or absolute)."
-    )
+    file_path: str = Field(description="The path of the file to read (relative to the workspace root, or absolute).")
     offset: int | None = Field(
         default=None,
         ge=0,
@@ -125,9 +123,7 @@ def _render(rel: str, window: _Window) -> str:
     if window.total == 0:
         return f"(File {rel} exists but is empty.)"
     if not window.lines:
-        raise ToolError(
-            f"File {rel} has {window.total} lines; offset {window.first} is past the end of the file."
-        )
+        raise ToolError(f"File {rel} has {window.total} lines; offset {window.first} is past the end of the file.")
     body = number_lines(window.lines, window.first)
     last = window.first + len(window.lines) - 1
     if window.first == 1 and last == window.total:

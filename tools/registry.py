@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from orchestrator.errors import UserError
 from orchestrator.tools.base import ToolSpec
 from orchestrator.tools.bash import BASH
 from orchestrator.tools.edit import EDIT
@@ -19,8 +20,6 @@ from orchestrator.tools.read import READ
 from orchestrator.tools.web_fetch import WEB_FETCH
 from orchestrator.tools.web_search import WEB_SEARCH
 from orchestrator.tools.write import WRITE
-
-from orchestrator.errors import UserError
 
 __all__ = ["ALL_TOOLS", "GRAPH_TOOL_NAMES", "KNOWN_TOOL_NAMES", "tools_for"]
 
@@ -43,7 +42,5 @@ def tools_for(names: Iterable[str] | None) -> list[ToolSpec[Any]]:
     wanted = tuple(dict.fromkeys(names))
     unknown = [name for name in wanted if name not in KNOWN_TOOL_NAMES]
     if unknown:
-        raise UserError(
-            f"Unknown tool name(s) {', '.join(unknown)}; known tools: {', '.join(KNOWN_TOOL_NAMES)}."
-        )
+        raise UserError(f"Unknown tool name(s) {', '.join(unknown)}; known tools: {', '.join(KNOWN_TOOL_NAMES)}.")
     return [ALL_TOOLS[name] for name in wanted if name in ALL_TOOLS]

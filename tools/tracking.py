@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.tools.base import ToolContext
-
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext
 
 __all__ = ["record_change", "record_read", "require_fresh_read"]
 
@@ -32,9 +31,7 @@ def record_change(ctx: ToolContext, rel: str, path: Path) -> None:
 def require_fresh_read(ctx: ToolContext, rel: str, path: Path) -> None:
     """Refuse to change an existing file this context has not Read, or that changed since it did."""
     if rel not in ctx.files_read:
-        raise ToolError(
-            f"File {rel} has not been read yet in this conversation. Read it first, then change it."
-        )
+        raise ToolError(f"File {rel} has not been read yet in this conversation. Read it first, then change it.")
     seen = ctx.file_versions.get(rel)
     if seen is not None and seen != path.stat().st_mtime_ns:
         raise ToolError(

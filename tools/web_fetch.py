@@ -169,9 +169,7 @@ def _as_returned(page: Page, markdown: str) -> str:
     head = f"No summarizer is configured, so here is {page.url} as Markdown (the prompt was not applied)"
     if len(markdown) <= MAX_RETURN_CHARS:
         return f"{head}:\n\n{markdown}"
-    return (
-        f"{head}, cut to {MAX_RETURN_CHARS} of {len(markdown)} characters:\n\n{markdown[:MAX_RETURN_CHARS]}"
-    )
+    return f"{head}, cut to {MAX_RETURN_CHARS} of {len(markdown)} characters:\n\n{markdown[:MAX_RETURN_CHARS]}"
 
 
 async def run_web_fetch(args: WebFetchArgs, ctx: ToolContext) -> str:

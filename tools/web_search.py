@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.tools.base import ToolContext, ToolSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext, ToolSpec
 
 __all__ = ["SERVER_TOOL_TYPE", "WEB_SEARCH", "WebSearchArgs", "anthropic_server_tool", "run_web_search"]
 

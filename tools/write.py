@@ -6,12 +6,12 @@ cannot clobber a file it never looked at, nor undo another agent's edit it has n
 
 from __future__ import annotations
 
-from orchestrator.tools.base import ToolContext, ToolSpec
-from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
-from orchestrator.tools.tracking import record_change, require_fresh_read
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
+from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.tracking import record_change, require_fresh_read
 
 __all__ = ["WRITE", "WriteArgs", "run_write"]
 

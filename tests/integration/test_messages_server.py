@@ -54,9 +54,7 @@ def hello(_body: dict[str, Any]) -> Reply:
 
 
 def weather_call(_body: dict[str, Any]) -> Reply:
-    return Message(
-        [text("Checking."), tool_use("get_weather", WEATHER_ARGS, id="toolu_01fixed")], usage=(20, 9)
-    )
+    return Message([text("Checking."), tool_use("get_weather", WEATHER_ARGS, id="toolu_01fixed")], usage=(20, 9))
 
 
 @pytest.fixture
@@ -80,9 +78,7 @@ def sdk(server: MessagesServer, max_retries: int = 0) -> anthropic.Anthropic:
 
 def chat(server: MessagesServer, max_retries: int = 0, **kwargs: Any) -> ChatAnthropic:
     key = SecretStr(API_KEY)
-    return ChatAnthropic(
-        model_name=MODEL, base_url=server.url, api_key=key, max_retries=max_retries, **kwargs
-    )
+    return ChatAnthropic(model_name=MODEL, base_url=server.url, api_key=key, max_retries=max_retries, **kwargs)
 
 
 def first_text(reply: ApiMessage) -> str:
@@ -296,9 +292,7 @@ async def test_concurrent_async_requests_overlap(server_factory: ServerFactory) 
     async with anthropic.AsyncAnthropic(base_url=server.url, api_key=API_KEY, max_retries=0) as client:
         replies = await asyncio.gather(
             *(
-                client.messages.create(
-                    model=MODEL, max_tokens=8, messages=[{"role": "user", "content": word}]
-                )
+                client.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": word}])
                 for word in ("one", "two")
             )
         )

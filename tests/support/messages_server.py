@@ -161,9 +161,7 @@ def _json_bytes(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _error(
-    status: int, error_type: str, message: str, headers: tuple[tuple[str, str], ...] = ()
-) -> _Response:
+def _error(status: int, error_type: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
     """An error in the API's envelope, which the SDK maps to its exception classes by status."""
     body = {"type": "error", "error": {"type": error_type, "message": message}}
     return _Response(status, _json_bytes(body), headers=headers)
@@ -246,9 +244,7 @@ def _stream_events(full: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _sse_bytes(full: dict[str, Any]) -> bytes:
-    return b"".join(
-        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in _stream_events(full)
-    )
+    return b"".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in _stream_events(full))
 
 
 def _render(message: Message, request: Mapping[str, Any], raw_size: int) -> _Response:

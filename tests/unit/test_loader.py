@@ -47,9 +47,7 @@ def test_every_corpus_file_loads_leniently_and_lint_names_file_and_line(shared: 
     loaded = [parse_agent_file(path) for path in files]
     warnings = [w for _, ws in loaded for w in ws]
     found = {f"{w.path.name if w.path else ''}:{w.line}: {w.message.split(';')[0]}" for w in warnings}
-    assert "10-research-analysis__first-principles-thinking.md:3: frontmatter is not strict YAML" in " ".join(
-        found
-    )
+    assert "10-research-analysis__first-principles-thinking.md:3: frontmatter is not strict YAML" in " ".join(found)
     assert "agent-teams__team-lead.md:5: unknown model 'fable'" in found
     assert "agent-teams__team-lead.md:4: unknown tool 'TeamCreate' is not available and is ignored" in found
     for spec, _ in loaded:
@@ -90,9 +88,7 @@ def test_tools_comma_string_list_alias_and_unknown(tmp_path: Path) -> None:
 
 
 def test_full_model_ids_and_extra_keys_are_kept(tmp_path: Path) -> None:
-    spec, warnings = parse_agent_file(
-        write_agent(tmp_path, "x", extra="model: claude-opus-4-6\ncolor: blue\n")
-    )
+    spec, warnings = parse_agent_file(write_agent(tmp_path, "x", extra="model: claude-opus-4-6\ncolor: blue\n"))
     assert (spec.model, dict(spec.extra), warnings) == ("claude-opus-4-6", {"color": "blue"}, [])
 
 
@@ -127,9 +123,7 @@ def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:
 def test_strict_lint_turns_warnings_into_errors(tmp_path: Path) -> None:
     write_agent(tmp_path / "agents", "odd", extra="tools: Read, TodoWrite\n")
     lenient = load_agents([tmp_path / "agents"], cwd=tmp_path, home=tmp_path)
-    assert [w.message for w in lenient.warnings] == [
-        "unknown tool 'TodoWrite' is not available and is ignored"
-    ]
+    assert [w.message for w in lenient.warnings] == ["unknown tool 'TodoWrite' is not available and is ignored"]
     with pytest.raises(AgentLintError, match=r"odd\.md:4: unknown tool 'TodoWrite'"):
         load_agents([tmp_path / "agents"], strict=True, cwd=tmp_path, home=tmp_path)
 
@@ -148,9 +142,7 @@ def test_discovery_precedence_later_wins(tmp_path: Path) -> None:
 
 def test_duplicate_name_in_one_directory_is_an_error(tmp_path: Path) -> None:
     write_agent(tmp_path / "a", "one")
-    (tmp_path / "a" / "copy.md").write_text(
-        AGENT.format(name="one", description="d", extra=""), encoding="utf-8"
-    )
+    (tmp_path / "a" / "copy.md").write_text(AGENT.format(name="one", description="d", extra=""), encoding="utf-8")
     with pytest.raises(AgentFileError, match="also defined in"):
         load_agents([tmp_path / "a"], cwd=tmp_path, home=tmp_path)
 

@@ -62,9 +62,7 @@ def router(agents: dict[str, AgentSpec]) -> Router:
 
 
 def accuracy(router: Router, tasks: list[LabelledTask], *, routed: bool) -> float:
-    hits = sum(
-        (router.route(t.task).agent if routed else router.scores(t.task).best) == t.label for t in tasks
-    )
+    hits = sum((router.route(t.task).agent if routed else router.scores(t.task).best) == t.label for t in tasks)
     return hits / len(tasks)
 
 
@@ -146,9 +144,7 @@ def test_held_out_agent_suite_routes_by_description(agents: dict[str, AgentSpec]
 
 
 def test_without_the_bundled_pair_descriptions_alone_decide() -> None:
-    writer = AgentSpec(
-        name="technical-writer", description="Writes user guides, READMEs and release notes.", prompt=""
-    )
+    writer = AgentSpec(name="technical-writer", description="Writes user guides, READMEs and release notes.", prompt="")
     router = build_router({LABELLING.name: LABELLING, writer.name: writer}, default_agent=writer.name)
     assert router.route("Set up a CVAT project and write the annotation guidelines.").agent == LABELLING.name
     assert router.route("Edit the release notes and the user guide for clarity.").agent == writer.name
@@ -189,9 +185,7 @@ async def test_unsure_with_a_tiebreak_model_lets_it_choose(agents: dict[str, Age
     ],
     ids=["not-a-candidate", "reason-too-long", "no-tool-call", "missing-reason", "model-error"],
 )
-async def test_a_bad_or_failed_tiebreak_falls_back_to_the_default(
-    agents: dict[str, AgentSpec], reply: Reply
-) -> None:
+async def test_a_bad_or_failed_tiebreak_falls_back_to_the_default(agents: dict[str, AgentSpec], reply: Reply) -> None:
     model = ScriptedModel([reply])
     decision = await build_router(agents, threshold=1.0, tiebreak=model).aroute(CLEAR_JUNIOR)
     model.assert_complete()
@@ -225,9 +219,7 @@ async def test_confident_tasks_and_sync_route_never_call_the_model(agents: dict[
 
 
 def test_forced_decision() -> None:
-    assert forced("ml-engineer") == RouteDecision(
-        "ml-engineer", 1.0, "Chosen explicitly by the caller.", "forced"
-    )
+    assert forced("ml-engineer") == RouteDecision("ml-engineer", 1.0, "Chosen explicitly by the caller.", "forced")
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -279,9 +271,7 @@ async def test_a_file_routes_asynchronously_too(router: Router) -> None:
     ],
     ids=["non-utf8", "huge-line", "all-blank"],
 )
-def test_a_bad_file_line_is_a_user_error_naming_file_and_line(
-    router: Router, lines: list[bytes], message: str
-) -> None:
+def test_a_bad_file_line_is_a_user_error_naming_file_and_line(router: Router, lines: list[bytes], message: str) -> None:
     with pytest.raises(UserError, match=message):
         list(route_lines(router, lines, source="tasks.txt"))
 

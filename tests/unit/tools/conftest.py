@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from orchestrator.tools.base import ToolContext
 
 from .local_http import HttpServer

@@ -96,12 +96,8 @@ async def redirect_to_loopback(env: Env) -> str:
     async def resolver(host: str) -> Sequence[str]:
         return ["127.0.0.1"] if host == "docs.example.test" else []
 
-    ctx = ToolContext(
-        workspace=env.ws, resolve_host=resolver, allow_private_hosts=frozenset({"docs.example.test"})
-    )
-    text = await refused(
-        run_web_fetch(WebFetchArgs(url=env.server.url("/go", "docs.example.test"), prompt="p"), ctx)
-    )
+    ctx = ToolContext(workspace=env.ws, resolve_host=resolver, allow_private_hosts=frozenset({"docs.example.test"}))
+    text = await refused(run_web_fetch(WebFetchArgs(url=env.server.url("/go", "docs.example.test"), prompt="p"), ctx))
     assert env.server.hosts == [f"docs.example.test:{env.server.port}"]
     return text
 
@@ -213,9 +209,7 @@ def test_the_table_is_big_enough() -> None:
     assert len(ESCAPES) >= 15
 
 
-@pytest.mark.parametrize(
-    ("attempt", "expected"), [(a, e) for _, a, e in ESCAPES], ids=[i for i, _, _ in ESCAPES]
-)
+@pytest.mark.parametrize(("attempt", "expected"), [(a, e) for _, a, e in ESCAPES], ids=[i for i, _, _ in ESCAPES])
 async def test_escape_is_refused(env: Env, attempt: Attempt, expected: str) -> None:
     message = await attempt(env)
     assert re.search(expected, message), message

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+
+from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext
 from orchestrator.tools.edit import EditArgs, run_edit
 from orchestrator.tools.read import MAX_FILE_BYTES, ReadArgs, run_read
 from orchestrator.tools.write import WriteArgs, run_write
-
-from orchestrator.errors import ToolError
 
 
 async def read(ctx: ToolContext, path: str, **kw: int) -> str:
@@ -23,9 +23,7 @@ async def write(ctx: ToolContext, path: str, content: str) -> str:
 
 
 async def edit(ctx: ToolContext, path: str, old: str, new: str, replace_all: bool = False) -> str:
-    return await run_edit(
-        EditArgs(file_path=path, old_string=old, new_string=new, replace_all=replace_all), ctx
-    )
+    return await run_edit(EditArgs(file_path=path, old_string=old, new_string=new, replace_all=replace_all), ctx)
 
 
 def bump_mtime(path: Path) -> None:
@@ -43,9 +41,7 @@ async def test_read_numbers_lines_like_cat_n(ws: Path, ctx: ToolContext) -> None
     assert ctx.files_read == {"a.py"}
 
 
-async def test_read_accepts_absolute_path_inside_workspace_and_strips_crlf(
-    ws: Path, ctx: ToolContext
-) -> None:
+async def test_read_accepts_absolute_path_inside_workspace_and_strips_crlf(ws: Path, ctx: ToolContext) -> None:
     (ws / "w.txt").write_bytes(b"one\r\ntwo")
     assert await read(ctx, str(ws / "w.txt")) == "     1\tone\n     2\ttwo"
 
@@ -77,9 +73,7 @@ async def test_read_empty_file(ws: Path, ctx: ToolContext) -> None:
 
 async def test_read_binary_file_is_refused(ws: Path, ctx: ToolContext) -> None:
     (ws / "w.bin").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
-    with pytest.raises(
-        ToolError, match=r"^File w\.bin looks binary \(11 bytes\); Read only shows text files\.$"
-    ):
+    with pytest.raises(ToolError, match=r"^File w\.bin looks binary \(11 bytes\); Read only shows text files\.$"):
         await read(ctx, "w.bin")
     assert ctx.files_read == set()
 
@@ -104,9 +98,7 @@ async def test_read_missing_directory_and_past_end(ws: Path, ctx: ToolContext) -
         await read(ctx, "nope.txt")
     with pytest.raises(ToolError, match=r"^d is a directory, not a file; use Glob or Bash ls to list it\.$"):
         await read(ctx, "d")
-    with pytest.raises(
-        ToolError, match=r"^File three\.txt has 3 lines; offset 9 is past the end of the file\.$"
-    ):
+    with pytest.raises(ToolError, match=r"^File three\.txt has 3 lines; offset 9 is past the end of the file\.$"):
         await read(ctx, "three.txt", offset=9)
 
 
@@ -161,10 +153,7 @@ async def test_edit_requires_prior_read(ws: Path, ctx: ToolContext) -> None:
     (ws / "e.py").write_text("a = 1\n")
     with pytest.raises(ToolError) as err:
         await edit(ctx, "e.py", "a = 1", "a = 2")
-    assert (
-        str(err.value)
-        == "File e.py has not been read yet in this conversation. Read it first, then change it."
-    )
+    assert str(err.value) == "File e.py has not been read yet in this conversation. Read it first, then change it."
 
 
 async def test_edit_replaces_unique_string_and_shows_snippet(ws: Path, ctx: ToolContext) -> None:
@@ -204,9 +193,7 @@ async def test_edit_not_found_and_identical(ws: Path, ctx: ToolContext) -> None:
         "String to replace not found in e.py. old_string must match the file exactly, including whitespace "
         "and indentation; Read the file again and copy the text."
     )
-    with pytest.raises(
-        ToolError, match=r"^old_string and new_string are identical; there is nothing to change\.$"
-    ):
+    with pytest.raises(ToolError, match=r"^old_string and new_string are identical; there is nothing to change\.$"):
         await edit(ctx, "e.py", "return 1", "return 1")
 
 

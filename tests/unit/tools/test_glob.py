@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+
+from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext
 from orchestrator.tools.glob import MAX_RESULTS, GlobArgs, run_glob
 from orchestrator.tools.globpattern import glob_to_regex, parse_git_glob
-
-from orchestrator.errors import ToolError
 
 
 def touch(root: Path, rel: str, age: int) -> None:

@@ -69,8 +69,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"pattern": "hello", "-i": True},
-        "Found 7 files\nsrc/app.py\nsrc/util.py\nsrc/sub/deep.py\ndocs/guide.md\nkeep.log\n"
-        ".hidden/notes.txt\ncrlf.txt",
+        "Found 7 files\nsrc/app.py\nsrc/util.py\nsrc/sub/deep.py\ndocs/guide.md\nkeep.log\n.hidden/notes.txt\ncrlf.txt",
     ),
     ({"pattern": "hello", "path": "src"}, "Found 1 files\nsrc/util.py"),
     # a --glob whitelist beats ignore files (ripgrep's precedence), a negated glob only excludes
@@ -137,9 +136,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("raw", "expected"), CASES, ids=[str(raw) for raw, _ in CASES])
-async def test_grep_output(
-    tree: Path, ctx: ToolContext, engine: Engine, raw: dict[str, Any], expected: str
-) -> None:
+async def test_grep_output(tree: Path, ctx: ToolContext, engine: Engine, raw: dict[str, Any], expected: str) -> None:
     assert await search(ctx, engine, **raw) == expected
 
 
@@ -152,8 +149,7 @@ async def test_grep_newline_needs_multiline(tree: Path, ctx: ToolContext, engine
     with pytest.raises(ToolError) as err:
         await search(ctx, engine, pattern=r"main()\n")
     assert str(err.value) == (
-        "Invalid regex 'main()\\\\n': it contains a newline (\\n), "
-        "which can only match with multiline set to true."
+        "Invalid regex 'main()\\\\n': it contains a newline (\\n), which can only match with multiline set to true."
     )
 
 
@@ -185,9 +181,7 @@ def test_grep_aliases_follow_ripgrep_flags() -> None:
 
 
 def test_rg_argv_is_a_pinned_argument_list(ws: Path) -> None:
-    query = GrepQuery(
-        root=ws, target=ws / "src", pattern="-e; rm -rf /", mode="content", glob="*.py", after=2
-    )
+    query = GrepQuery(root=ws, target=ws / "src", pattern="-e; rm -rf /", mode="content", glob="*.py", after=2)
     argv = rg_argv("/usr/bin/rg", query)
     assert argv[0] == "/usr/bin/rg"
     assert {"--no-config", "--hidden", "--no-require-git", "--no-ignore-parent", "--json"} <= set(argv)

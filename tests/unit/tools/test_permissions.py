@@ -22,18 +22,14 @@ from orchestrator.tools.shell_split import split_command
 WS = Path("/work/project")
 
 
-def rules(
-    allow: tuple[str, ...] = (), ask: tuple[str, ...] = (), deny: tuple[str, ...] = ()
-) -> PermissionRules:
+def rules(allow: tuple[str, ...] = (), ask: tuple[str, ...] = (), deny: tuple[str, ...] = ()) -> PermissionRules:
     def parse(texts: tuple[str, ...]) -> tuple[Rule, ...]:
         return tuple(parse_rule(t, source=".claude/settings.json") for t in texts)
 
     return PermissionRules(allow=parse(allow), ask=parse(ask), deny=parse(deny))
 
 
-def decide(
-    tool: str, args: dict[str, object], mode: PermissionMode = "default", **lists: tuple[str, ...]
-) -> Decision:
+def decide(tool: str, args: dict[str, object], mode: PermissionMode = "default", **lists: tuple[str, ...]) -> Decision:
     return PermissionPolicy(mode=mode, rules=rules(**lists)).decide(tool, args, WS)
 
 
@@ -115,9 +111,7 @@ MODE_TABLE = [
 
 
 @pytest.mark.parametrize(("mode", "tool", "args", "kind", "reason"), MODE_TABLE)
-def test_mode_defaults(
-    mode: PermissionMode, tool: str, args: dict[str, object], kind: str, reason: str
-) -> None:
+def test_mode_defaults(mode: PermissionMode, tool: str, args: dict[str, object], kind: str, reason: str) -> None:
     decision = decide(tool, args, mode)
     assert decision.kind == kind
     assert decision.reason.startswith(reason)
@@ -223,8 +217,7 @@ def test_rule_precedence(
 def test_reasons_name_the_deciding_rule_and_the_way_out() -> None:
     denied = decide("Bash", {"command": "rm -rf x"}, deny=("Bash(rm:*)",), allow=("Bash",))
     assert denied.reason == (
-        'denied by the rule "Bash(rm:*)" in permissions.deny (.claude/settings.json); '
-        "remove that rule to allow it"
+        'denied by the rule "Bash(rm:*)" in permissions.deny (.claude/settings.json); remove that rule to allow it'
     )
     asked = decide("Bash", {"command": "git push"}, ask=("Bash(git push:*)",))
     assert asked.reason == (
@@ -232,10 +225,7 @@ def test_reasons_name_the_deciding_rule_and_the_way_out() -> None:
         "remove it from permissions.ask to run without asking"
     )
     allowed = decide("Bash", {"command": "git diff"}, allow=("Bash(git diff:*)",))
-    assert (
-        allowed.reason
-        == 'allowed by the rule "Bash(git diff:*)" in permissions.allow (.claude/settings.json)'
-    )
+    assert allowed.reason == 'allowed by the rule "Bash(git diff:*)" in permissions.allow (.claude/settings.json)'
 
 
 @pytest.mark.parametrize(
@@ -247,9 +237,7 @@ def test_reasons_name_the_deciding_rule_and_the_way_out() -> None:
     ],
 )
 def test_bad_rules(text: str, message: str) -> None:
-    with pytest.raises(
-        ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
-    ):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
         parse_rule(text)
 
 
@@ -264,12 +252,8 @@ def write_json(path: Path, data: object) -> Path:
 
 
 def test_load_settings_merges_files_and_skips_missing(tmp_path: Path) -> None:
-    user = write_json(
-        tmp_path / "user.json", {"permissions": {"allow": ["Bash(git diff:*)"], "defaultMode": "plan"}}
-    )
-    project = write_json(
-        tmp_path / "project.json", {"permissions": {"deny": ["Read(./.env)"], "ask": ["Bash"]}}
-    )
+    user = write_json(tmp_path / "user.json", {"permissions": {"allow": ["Bash(git diff:*)"], "defaultMode": "plan"}})
+    project = write_json(tmp_path / "project.json", {"permissions": {"deny": ["Read(./.env)"], "ask": ["Bash"]}})
     merged = load_settings([user, tmp_path / "absent.json", project])
     assert [r.text for r in merged.allow] == ["Bash(git diff:*)"]
     assert [r.text for r in merged.ask] == ["Bash"]

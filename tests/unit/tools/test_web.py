@@ -65,17 +65,13 @@ async def test_summarizer_answers_the_prompt(http_server: HttpServer, ws: Path) 
     assert seen == [("# Title\n\nHello **world**\n\n[next page](/next)", "Who is greeted?")]
 
 
-async def test_text_passes_through_and_binary_is_refused(
-    http_server: HttpServer, local_ctx: ToolContext
-) -> None:
+async def test_text_passes_through_and_binary_is_refused(http_server: HttpServer, local_ctx: ToolContext) -> None:
     http_server.routes["/t"] = (200, {"Content-Type": "text/plain"}, b"plain words\n")
     http_server.routes["/img"] = (200, {"Content-Type": "image/png"}, b"\x89PNG")
     assert (await fetch(local_ctx, http_server.url("/t"))).endswith(":\n\nplain words")
     with pytest.raises(ToolError) as err:
         await fetch(local_ctx, http_server.url("/img"))
-    assert (
-        str(err.value) == f"{http_server.url('/img')} returned image/png; WebFetch reads only HTML and text."
-    )
+    assert str(err.value) == f"{http_server.url('/img')} returned image/png; WebFetch reads only HTML and text."
 
 
 async def test_http_errors_are_tool_errors(http_server: HttpServer, local_ctx: ToolContext) -> None:
@@ -84,9 +80,7 @@ async def test_http_errors_are_tool_errors(http_server: HttpServer, local_ctx: T
     assert str(err.value) == f"HTTP 404 X fetching {http_server.url('/missing')}."
 
 
-async def test_redirects_are_followed_by_hand_and_reported(
-    http_server: HttpServer, local_ctx: ToolContext
-) -> None:
+async def test_redirects_are_followed_by_hand_and_reported(http_server: HttpServer, local_ctx: ToolContext) -> None:
     http_server.routes["/old"] = (301, {"Location": "/new"}, b"")
     http_server.routes["/new"] = (200, {"Content-Type": "text/plain"}, b"moved here")
     out = await fetch(local_ctx, http_server.url("/old"))
@@ -101,14 +95,10 @@ async def test_redirect_loops_are_bounded(http_server: HttpServer, local_ctx: To
     assert len(http_server.hosts) == web_fetch.MAX_REDIRECTS + 1
 
 
-async def test_body_is_capped(
-    http_server: HttpServer, local_ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_body_is_capped(http_server: HttpServer, local_ctx: ToolContext, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web_fetch, "MAX_BODY_BYTES", 10)
     http_server.routes["/big"] = (200, {"Content-Type": "text/plain"}, b"0123456789abcdef")
-    assert (await fetch(local_ctx, http_server.url("/big"))).endswith(
-        "0123456789\n\n(The page was cut at 10 bytes.)"
-    )
+    assert (await fetch(local_ctx, http_server.url("/big"))).endswith("0123456789\n\n(The page was cut at 10 bytes.)")
 
 
 async def test_connection_goes_to_the_checked_address_with_the_real_host_header(
@@ -147,9 +137,7 @@ async def test_bad_urls(ctx: ToolContext, url: str, message: str) -> None:
 
 async def test_unresolvable_host(ws: Path) -> None:
     ctx = ToolContext(workspace=ws, resolve_host=fake_resolver({}))
-    with pytest.raises(
-        ToolError, match=r"^Could not resolve host 'nowhere\.test': unknown host nowhere\.test$"
-    ):
+    with pytest.raises(ToolError, match=r"^Could not resolve host 'nowhere\.test': unknown host nowhere\.test$"):
         await fetch(ctx, "https://nowhere.test/")
 
 
@@ -190,9 +178,7 @@ async def test_every_resolved_address_must_be_public() -> None:
         "WebFetch only reaches "
         "public hosts (a user can allow a host in the configuration)."
     )
-    pinned = await pin_host(
-        "MIXED.test", fake_resolver({"MIXED.test": ["10.0.0.7"]}), frozenset({"mixed.TEST"})
-    )
+    pinned = await pin_host("MIXED.test", fake_resolver({"MIXED.test": ["10.0.0.7"]}), frozenset({"mixed.TEST"}))
     assert pinned.address == "10.0.0.7"
 
 

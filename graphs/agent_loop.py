@@ -1,0 +1,70 @@
+"""One agent's conversation: model ⇄ tools, and Task calls leaving as Send edges to `delegate`.
+
+START → model ─┬─ (no tool calls) ────────────→ END
+               ├─ tools ────────────────────────→ model
+               └─ delegate x N (Send, parallel) → model
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import structlog
+from langchain_core.messages import SystemMessage
+from langgraph.graph import START, StateGraph
+
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.graphs.delegation import delegate
+from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.model_call import call_model, usage_of
+from orchestrator.graphs.progress import emit
+from orchestrator.graphs.prompts import agent_system_prompt, task_tool_schema
+from orchestrator.graphs.routers import route_after_turn
+from orchestrator.graphs.state import AgentState, Brief
+from orchestrator.graphs.tool_node import run_tools
+
+__all__ = ["build_agent_loop", "offered_tools"]
+
+
+def offered_tools(deps: Deps, spec: AgentSpec, depth: int) -> list[dict[str, Any]]:
+    """Tool schemas this agent may see: its allowlist, and Task only while it may still delegate."""
+    names = deps.tools.keys() if spec.tools is None else [n for n in spec.tools if n in deps.tools]
+    schemas = [deps.tools[name].schema() for name in names]
+    if spec.can_delegate and depth < deps.settings.max_depth:
+        schemas.append(task_tool_schema(deps.agents.values()))
+    return schemas
+
+
+async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
+    """Call the agent's model once with its tools."""
+    spec = deps.agents[state["agent"]]
+    turns = state.get("turns", 0)
+    tools_left = turns < deps.settings.max_turns
+    schemas = offered_tools(deps, spec, state["depth"]) if tools_left else []
+    chat = deps.provider.chat_model(state["model"])
+    runnable = chat.bind_tools(schemas) if schemas else chat
+    system = SystemMessage(agent_system_prompt(spec, deps.workspace, tools_left=tools_left))
+    emit("turn", spec.name, depth=state["depth"], round=turns + 1)
+    with structlog.contextvars.bound_contextvars(agent=spec.name, node="model"):
+        reply = await call_model(
+            runnable,
+            [system, *state["messages"]],
+            errors=deps.provider.errors,
+            agent=spec.name,
+            model=state["model"],
+            purpose="turn",
+        )
+    return {"messages": [reply], "turns": turns + 1, "usage": {spec.name: usage_of(reply)}}
+
+
+def build_agent_loop(deps: Deps) -> StateGraph[AgentState, None, AgentState, AgentState]:
+    graph = StateGraph(AgentState)
+    graph.add_node("model", partial(agent_turn, deps=deps))
+    graph.add_node("tools", partial(run_tools, deps=deps))
+    graph.add_node("delegate", partial(delegate, deps=deps), input_schema=Brief)
+    graph.add_edge(START, "model")
+    graph.add_conditional_edges("model", route_after_turn, ["tools", "delegate", "__end__"])
+    graph.add_edge("tools", "model")
+    graph.add_edge("delegate", "model")
+    return graph

@@ -1,0 +1,96 @@
+"""Everything the models read that we write: system prompts, the Task and Verdict tool schemas, briefs.
+
+Kept in one module so a prompt change is one diff, and snapshot tests catch silent drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.agent_spec import AgentSpec
+
+__all__ = [
+    "TASK_TOOL",
+    "VERDICT_TOOL",
+    "agent_system_prompt",
+    "review_system_prompt",
+    "revision_message",
+    "task_tool_schema",
+]
+
+TASK_TOOL = "Task"
+TASK_ALIASES = frozenset({"Task", "Agent"})
+VERDICT_TOOL = "Verdict"
+FEEDBACK_MAX = 800
+
+
+def agent_system_prompt(spec: AgentSpec, workspace: Path, *, tools_left: bool) -> str:
+    footer = [f"Workspace: all file paths are relative to {workspace}."]
+    if not tools_left:
+        footer.append("You have used all your turns: give your final answer now, without tools.")
+    return f"{spec.prompt}\n\n---\n" + "\n".join(footer)
+
+
+def task_tool_schema(candidates: Iterable[AgentSpec]) -> dict[str, Any]:
+    """Claude Code's Task tool: `description`, `prompt`, `subagent_type`."""
+    listed = sorted(candidates, key=lambda spec: spec.name)
+    roster = "\n".join(f"- {spec.name}: {spec.description}" for spec in listed)
+    return {
+        "name": TASK_TOOL,
+        "description": (
+            "Delegate a self-contained subtask to a subagent. It starts with a fresh context holding only "
+            "your prompt, works with its own tools, and its result is reviewed by you before it returns "
+            "here. Put independent subtasks in the same turn: they run in parallel.\n"
+            f"Available subagents:\n{roster}"
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "maxLength": 80,
+                    "description": "A short (3-5 word) title.",
+                },
+                "prompt": {
+                    "type": "string",
+                    "maxLength": 4000,
+                    "description": "The full brief: goal, files to create or change, interfaces, how to check.",
+                },
+                "subagent_type": {"type": "string", "enum": [spec.name for spec in listed]},
+            },
+            "required": ["description", "prompt", "subagent_type"],
+        },
+    }
+
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "name": VERDICT_TOOL,
+    "description": "Your verdict on the delegated work.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "decision": {"type": "string", "enum": ["approve", "revise"]},
+            "feedback": {
+                "type": "string",
+                "maxLength": FEEDBACK_MAX,
+                "description": "For revise: exactly what is missing or wrong and what to do. For approve: one line.",
+            },
+        },
+        "required": ["decision", "feedback"],
+    },
+}
+
+
+def review_system_prompt(reviewer: AgentSpec) -> str:
+    return (
+        f"You are {reviewer.name}, reviewing work you delegated. Judge it against the brief and against the "
+        "evidence of what was actually done: the tool calls and the files changed. A report that claims work "
+        "the evidence does not show must be revised. Approve only what meets the brief. Answer with the "
+        f"{VERDICT_TOOL} tool."
+    )
+
+
+def revision_message(feedback: str, round_number: int) -> str:
+    return f"Review of round {round_number}: revise. {feedback}\nFix this with your tools, then report again."

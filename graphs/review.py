@@ -1,0 +1,136 @@
+"""The review loop: a delegated subtask is worked, reviewed, and revised until approved (bounded).
+
+    START → work → review ─┬─ approved, or max_revisions used → END
+                           └─ revise ─→ work (same subagent context + the feedback)
+
+`work` runs the subagent's own agent loop with a fresh context that holds only the brief. `review` asks
+the delegating agent's model for a structured `Verdict` (a forced tool call) on the brief, the report and
+the evidence (tool calls and changed files); the deterministic evidence check can overrule an approval.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Literal
+
+import structlog
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langgraph.graph import START, StateGraph
+from pydantic import BaseModel, Field, ValidationError
+
+from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.evidence import missing_work, review_request
+from orchestrator.graphs.model_call import call_model, usage_of
+from orchestrator.graphs.progress import emit
+from orchestrator.graphs.prompts import (
+    FEEDBACK_MAX,
+    VERDICT_SCHEMA,
+    VERDICT_TOOL,
+    review_system_prompt,
+    revision_message,
+)
+from orchestrator.graphs.routers import route_after_review
+from orchestrator.graphs.state import AgentState, BranchState, Verdict
+
+__all__ = ["build_branch", "final_text"]
+
+
+class _VerdictArgs(BaseModel):
+    decision: Literal["approve", "revise"]
+    feedback: str = Field(default="", max_length=FEEDBACK_MAX * 2)
+
+
+def final_text(messages: list[AnyMessage]) -> str:
+    """The last thing the agent said."""
+    return next((m.text for m in reversed(messages) if isinstance(m, AIMessage) and m.text.strip()), "")
+
+
+async def work(state: BranchState, *, deps: Deps) -> dict[str, Any]:
+    """One round of the subagent's own agent loop (with the last feedback, from round 2 on)."""
+    brief, conversation = state["brief"], list(state["conversation"])
+    if state["verdicts"]:
+        conversation.append(HumanMessage(revision_message(state["verdicts"][-1]["feedback"], state["round"])))
+    loop_input = AgentState(
+        agent=brief["agent"],
+        model=state["model"],
+        depth=brief["depth"],
+        messages=conversation,
+        briefs=state["briefs"],
+        files_read=state["files_read"],
+    )
+    out = await deps.agent_loop.ainvoke(loop_input)
+    return {
+        "conversation": out["messages"],
+        "report": final_text(out["messages"]),
+        "round": state["round"] + 1,
+        "briefs": out["briefs"],
+        "files_read": out.get("files_read", {}),
+        "files_changed": out.get("files_changed", []),
+        "tool_log": out.get("tool_log", []),
+        "delegations": out.get("delegations", []),
+        "usage": out.get("usage", {}),
+    }
+
+
+def _parse_verdict(reply: AIMessage) -> Verdict:
+    call = next((c for c in reply.tool_calls if c["name"] == VERDICT_TOOL), None)
+    try:
+        args = _VerdictArgs.model_validate(call["args"] if call else {})
+    except ValidationError:
+        note = "The review could not be read; check your work against the brief and report precisely what you did."
+        return Verdict(decision="revise", feedback=note, by="reviewer")
+    return Verdict(decision=args.decision, feedback=args.feedback, by="reviewer")
+
+
+def _overrule(verdict: Verdict, problems: list[str]) -> Verdict:
+    if verdict["decision"] != "approve" or not problems:
+        return verdict
+    return Verdict(decision="revise", feedback="Evidence check failed: " + "; ".join(problems) + ".", by="evidence")
+
+
+async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
+    """The delegating agent judges the round's result against the brief and the evidence."""
+    brief = state["brief"]
+    reviewer = deps.agents[brief["parent"]]
+    problems = missing_work(brief, state["report"], state["files_changed"], deps.workspace)
+    request = review_request(
+        brief,
+        state["report"],
+        state["tool_log"],
+        state["files_changed"],
+        workspace=deps.workspace,
+        problems=problems,
+    )
+    chat = deps.provider.chat_model(brief["parent_model"]).bind_tools([VERDICT_SCHEMA], tool_choice=VERDICT_TOOL)
+    with structlog.contextvars.bound_contextvars(agent=reviewer.name, node="review"):
+        reply = await call_model(
+            chat,
+            [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)],
+            errors=deps.provider.errors,
+            agent=reviewer.name,
+            model=brief["parent_model"],
+            purpose="review",
+        )
+    verdict = _overrule(_parse_verdict(reply), problems)
+    emit(
+        "verdict",
+        brief["agent"],
+        depth=brief["depth"],
+        decision=verdict["decision"],
+        detail=verdict["feedback"][:200],
+        round=state["round"],
+        call_id=brief["call_id"],
+    )
+    return {"verdicts": [verdict], "usage": {reviewer.name: usage_of(reply)}}
+
+
+def build_branch(deps: Deps) -> StateGraph[BranchState, None, BranchState, BranchState]:
+    graph = StateGraph(BranchState)
+    graph.add_node("work", partial(work, deps=deps))
+    graph.add_node("review", partial(review, deps=deps))
+    graph.add_edge(START, "work")
+    graph.add_edge("work", "review")
+    graph.add_conditional_edges(
+        "review", partial(route_after_review, max_revisions=deps.settings.max_revisions), ["work", "__end__"]
+    )
+    return graph

@@ -1,0 +1,152 @@
+"""Graph state: plain TypedDicts and their reducers.
+
+`AgentState` is one agent's conversation (the agent loop). `BranchState` is one delegated subtask: the
+subagent's conversation plus the review loop around it. `RunState` is the top of a run: the task, the
+routing decision and the chosen agent's conversation.
+
+Accumulators (`tool_log`, `delegations`, `usage`, ...) start empty each time a loop is invoked, so what a
+loop returns is exactly what that invocation added; callers merge it into their own state.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+__all__ = [
+    "AgentState",
+    "BranchState",
+    "Brief",
+    "DelegationRecord",
+    "RouteInfo",
+    "RunState",
+    "ToolEvent",
+    "Usage",
+    "Verdict",
+    "add_usage",
+    "merge_versions",
+    "union",
+]
+
+
+class Usage(TypedDict):
+    input_tokens: int
+    output_tokens: int
+
+
+def add_usage(left: dict[str, Usage], right: dict[str, Usage]) -> dict[str, Usage]:
+    """Sum token counts per key (the agent that spent them)."""
+    merged = dict(left)
+    for key, usage in right.items():
+        old = merged.get(key, Usage(input_tokens=0, output_tokens=0))
+        merged[key] = Usage(
+            input_tokens=old["input_tokens"] + usage["input_tokens"],
+            output_tokens=old["output_tokens"] + usage["output_tokens"],
+        )
+    return merged
+
+
+def merge_versions(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    """Path -> the file version an agent context last saw; newer reports win."""
+    return {**left, **right}
+
+
+def union(left: list[str], right: list[str]) -> list[str]:
+    """Ordered set union (first occurrence wins)."""
+    return list(dict.fromkeys([*left, *right]))
+
+
+class ToolEvent(TypedDict):
+    """One tool call as review evidence: what was asked and whether it worked."""
+
+    tool: str
+    args: str
+    ok: bool
+    result: str
+
+
+class Verdict(TypedDict):
+    decision: Literal["approve", "revise"]
+    feedback: str
+    by: Literal["reviewer", "evidence"]
+    """Who decided: the reviewing model, or the evidence check overriding an approval."""
+
+
+class DelegationRecord(TypedDict):
+    """What happened to one Task call (also nested ones)."""
+
+    id: str
+    agent: str
+    description: str
+    depth: int
+    parent: str
+    status: Literal["approved", "unapproved", "refused", "error"]
+    rounds: int
+    verdicts: list[Verdict]
+    files_changed: list[str]
+
+
+class RouteInfo(TypedDict):
+    agent: str
+    confidence: float
+    reason: str
+    method: str
+
+
+class _Accumulators(TypedDict, total=False):
+    turns: int
+    files_read: Annotated[dict[str, int], merge_versions]
+    """Workspace-relative path -> mtime_ns when this context last read or wrote it (Write/Edit need it)."""
+    files_changed: Annotated[list[str], union]
+    tool_log: Annotated[list[ToolEvent], operator.add]
+    delegations: Annotated[list[DelegationRecord], operator.add]
+    usage: Annotated[dict[str, Usage], add_usage]
+
+
+class AgentState(_Accumulators):
+    agent: str
+    """Name of the agent whose conversation this is."""
+    model: str
+    """Its model, resolved ("inherit" already replaced by the parent's)."""
+    depth: int
+    """0 for the top agent, parent's depth + 1 for a subagent."""
+    messages: Annotated[list[AnyMessage], add_messages]
+    briefs: Annotated[list[str], union]
+    """Every Task brief seen in this run so far (an identical brief is refused)."""
+
+
+class RunState(AgentState):
+    task: str
+    route: NotRequired[RouteInfo]
+
+
+class Brief(TypedDict):
+    """A Task call on its way to a subagent."""
+
+    call_id: str
+    agent: str
+    description: str
+    prompt: str
+    parent: str
+    parent_model: str
+    depth: int
+    briefs: list[str]
+
+
+class BranchState(TypedDict):
+    brief: Brief
+    model: str
+    conversation: list[AnyMessage]
+    """The subagent's own context across revision rounds (overwritten each round)."""
+    round: int
+    report: str
+    files_read: Annotated[dict[str, int], merge_versions]
+    verdicts: Annotated[list[Verdict], operator.add]
+    briefs: Annotated[list[str], union]
+    files_changed: Annotated[list[str], union]
+    tool_log: Annotated[list[ToolEvent], operator.add]
+    delegations: Annotated[list[DelegationRecord], operator.add]
+    usage: Annotated[dict[str, Usage], add_usage]

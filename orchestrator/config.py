@@ -1,0 +1,39 @@
+"""Run settings: plain frozen data with defaults, read from the environment once at the edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["CLAUDE_MODELS", "Settings"]
+
+CLAUDE_MODELS: Mapping[str, str] = {
+    "opus": "claude-opus-4-6",
+    "sonnet": "claude-sonnet-4-6",
+    "haiku": "claude-haiku-4-5",
+}
+"""Current Claude model ids per alias; override with ORCHESTRATE_MODEL_OPUS / _SONNET / _HAIKU."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Knobs of a run. Every bound here exists so a misbehaving model cannot run forever."""
+
+    max_revisions: int = 2
+    """Review rounds that may ask for a revision; the result after the last one returns as it is."""
+    max_depth: int = 2
+    """How deep delegation may nest (the top agent is depth 0)."""
+    max_turns: int = 20
+    """Model turns per agent context before it must answer without tools."""
+    default_model: str = "sonnet"
+    """What "inherit" means for the agent at the top of a run."""
+    claude_models: Mapping[str, str] = field(default_factory=lambda: dict(CLAUDE_MODELS))
+    max_tokens: int = 8192
+    """Output cap per Claude call."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        models = {alias: env.get(f"ORCHESTRATE_MODEL_{alias.upper()}", model) for alias, model in CLAUDE_MODELS.items()}
+        return cls(claude_models=models, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,52 @@
+"""structlog, configured once at the entry point (the CLI or the caller's own `configure_logging`).
+
+Library code only calls `structlog.get_logger()` and binds run_id / agent / node with contextvars.
+Prompts, tool payloads and secrets never reach a log line: `redact` drops payload-bearing keys and masks
+anything that looks like a credential, whatever the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+__all__ = ["configure_logging", "redact"]
+
+_PAYLOAD_KEYS = frozenset({"prompt", "prompts", "messages", "content", "input", "output", "args", "api_key", "headers"})
+_SECRET = re.compile(r"(sk-ant-[\w-]+|sk-[A-Za-z0-9]{20,}|Bearer\s+\S+|(?i:api[_-]?key)=\S+)")
+
+
+def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Drop payload keys, mask credential-looking strings in every value."""
+    clean: MutableMapping[str, Any] = {}
+    for key, value in event_dict.items():
+        if key in _PAYLOAD_KEYS:
+            clean[key] = "[redacted]"
+        elif isinstance(value, str):
+            clean[key] = _SECRET.sub("[secret]", value)
+        else:
+            clean[key] = value
+    return dict(clean)
+
+
+def configure_logging(*, json: bool = False, level: str = "warning", stream: TextIO | None = None) -> None:
+    """Configure structlog for the process: JSON lines or console, to stderr, at `level`."""
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )

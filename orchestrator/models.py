@@ -1,0 +1,102 @@
+"""Model providers: which langchain-core chat model serves an agent's `model:` value.
+
+Any LangChain chat model can serve an agent; a provider maps the agent file's model value ("opus",
+"sonnet", "haiku" or a full id; "inherit" is resolved by the graph before it gets here) to one. Retries
+live in exactly one layer, the anthropic SDK's (`max_retries`); the graph never retries a model call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import anthropic
+from langchain_core.language_models import BaseChatModel
+
+from orchestrator.config import Settings
+from orchestrator.errors import UserError
+
+__all__ = ["AnthropicProvider", "FixedProvider", "ModelProvider", "ProviderName", "select_provider"]
+
+ProviderName = Literal["anthropic", "local"]
+
+
+class ModelProvider(Protocol):
+    """Where chat models come from."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that mean "this call failed" (after the provider's own retries)."""
+        ...
+
+    def chat_model(self, model: str) -> BaseChatModel: ...
+
+
+@dataclass
+class AnthropicProvider:
+    """Claude through the anthropic SDK (via langchain-anthropic). Honours ANTHROPIC_API_KEY and
+    ANTHROPIC_BASE_URL."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+    streaming: bool = False
+    """Use SSE for every call (same results; progress-friendly for long generations)."""
+    max_retries: int = 2
+    name: str = "anthropic"
+    errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
+    _cache: dict[str, BaseChatModel] = field(default_factory=dict, repr=False)
+
+    def model_id(self, model: str) -> str:
+        return self.settings.claude_models.get(model, model)
+
+    def chat_model(self, model: str) -> BaseChatModel:
+        model_id = self.model_id(model)
+        if model_id not in self._cache:
+            self._cache[model_id] = self._build(model_id)
+        return self._cache[model_id]
+
+    def _build(self, model_id: str) -> BaseChatModel:
+        from langchain_anthropic import ChatAnthropic  # deferred: importing it costs ~0.3 s
+
+        # ChatAnthropic reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself. Passed as a mapping: its
+        # pydantic aliases (model, max_tokens) are what users know, but mypy only sees field names.
+        options: dict[str, Any] = {
+            "model": model_id,
+            "max_tokens": self.settings.max_tokens,
+            "streaming": self.streaming,
+            "max_retries": self.max_retries,
+        }
+        return ChatAnthropic(**options)
+
+
+@dataclass(frozen=True)
+class FixedProvider:
+    """One chat model for every agent: for tests and for callers who bring their own model."""
+
+    model: BaseChatModel
+    errors: tuple[type[BaseException], ...] = ()
+    name: str = "custom"
+
+    def chat_model(self, model: str) -> BaseChatModel:
+        return self.model
+
+
+def select_provider(
+    requested: ProviderName | None, *, settings: Settings, env: Mapping[str, str] | None = None
+) -> tuple[ModelProvider, str]:
+    """The provider for a run and one line saying why it was chosen."""
+    env = os.environ if env is None else env
+    has_key = bool(env.get("ANTHROPIC_API_KEY"))
+    if requested == "anthropic" or (requested is None and has_key):
+        if not has_key:
+            raise UserError("--provider anthropic needs ANTHROPIC_API_KEY in the environment")
+        why = "--provider anthropic" if requested else "ANTHROPIC_API_KEY is set"
+        return AnthropicProvider(settings), f"provider: anthropic ({why})"
+    from orchestrator.local_chat import LocalProvider  # deferred: llama-cpp is heavy
+
+    why = "--provider local" if requested else "no ANTHROPIC_API_KEY set"
+    return LocalProvider(), f"provider: local models ({why})"

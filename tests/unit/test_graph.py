@@ -1,0 +1,304 @@
+"""The orchestration graph end to end with the scripted fake: routing, delegation over Send edges,
+parallel branches, review verdicts and revisions, refusals and failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import ToolMessage
+
+from orchestrator import FixedProvider, Orchestrator, Settings, load_agents
+from orchestrator.loader import AgentSet
+from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
+
+SENIOR, JUNIOR = "senior-ml-engineer", "ml-engineer"
+
+
+class FakeAPIError(Exception):
+    """Stands for a provider error that survived the SDK's retries."""
+
+
+def turn(agent: str, *, brief: str | None = None, after: str | None = None) -> Callable[[Call], bool]:
+    """A model turn of `agent`; optionally only in the branch whose brief contains `brief`, and only once
+    a tool result containing `after` is in its context."""
+
+    def accepts(call: Call) -> bool:
+        if call.agent != agent or call.purpose != "turn":
+            return False
+        if brief is not None and brief not in call.first_human:
+            return False
+        results = " ".join(m.text for m in call.tool_results)
+        return after is None or after in results
+
+    return accepts
+
+
+def review_of(brief: str) -> Callable[[Call], bool]:
+    return lambda call: call.purpose == "review" and brief in call.last.text
+
+
+def task(description: str, prompt: str, agent: str = JUNIOR) -> dict[str, str]:
+    return {"description": description, "prompt": prompt, "subagent_type": agent}
+
+
+def verdict(decision: str, feedback: str = "ok", *, brief: str = "") -> Reply:
+    """A review answer, only for a review (of the brief containing `brief`)."""
+    answer = ai("", tool_call("Verdict", {"decision": decision, "feedback": feedback}))
+    return Reply(answer, when=review_of(brief))
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> AgentSet:
+    return load_agents(cwd=tmp_path, home=tmp_path)
+
+
+def make(agents: AgentSet, script: list[Reply], workspace: Path, **settings: int) -> tuple[Orchestrator, ScriptedModel]:
+    model = ScriptedModel(script)
+    provider = FixedProvider(model, errors=(FakeAPIError,))
+    return Orchestrator(agents, provider=provider, workspace=workspace, settings=Settings(**settings)), model
+
+
+async def test_senior_answers_without_delegating(agents: AgentSet, tmp_path: Path) -> None:
+    orchestrator, model = make(agents, [Reply(ai("Use hybrid retrieval."), when=turn(SENIOR))], tmp_path)
+    result = await orchestrator.arun("design a RAG pipeline", agent=SENIOR)
+    model.assert_complete()
+    assert (result.status, result.final, result.delegations) == ("completed", "Use hybrid retrieval.", ())
+    assert result.route is not None and result.route["method"] == "forced"
+    assert "Task" in model.calls[0].tool_names and "Read" in model.calls[0].tool_names
+    assert result.usage["input_tokens"] > 0 and result.usage["output_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("task_text", "agent"),
+    [
+        ("Design the architecture for a multi-tenant feature store and plan the migration", SENIOR),
+        ("Write a pytest unit test for the normalize_text function in preprocessing.py", JUNIOR),
+    ],
+)
+async def test_router_sends_each_side_to_its_agent(
+    agents: AgentSet, tmp_path: Path, task_text: str, agent: str
+) -> None:
+    orchestrator, model = make(agents, [Reply(ai("done"), when=turn(agent))], tmp_path)
+    result = await orchestrator.arun(task_text)
+    model.assert_complete()
+    assert result.route is not None and result.route["agent"] == agent
+
+
+async def test_two_parallel_tasks_write_files_and_are_reviewed(agents: AgentSet, tmp_path: Path) -> None:
+    a = task("write loader", "Create data/loader.py containing def load(): return []")
+    b = task("write config", "Create config.yaml with the line seed: 7")
+    script = [
+        Reply(ai("Delegating.", tool_call("Task", a), tool_call("Task", b)), when=turn(SENIOR)),
+        Reply(
+            ai(
+                "",
+                tool_call("Write", {"file_path": "data/loader.py", "content": "def load():\n    return []\n"}),
+            ),
+            when=turn(JUNIOR, brief="loader.py"),
+        ),
+        Reply(ai("Wrote data/loader.py."), when=turn(JUNIOR, brief="loader.py", after="data/loader.py")),
+        Reply(
+            ai("", tool_call("Write", {"file_path": "config.yaml", "content": "seed: 7\n"})),
+            when=turn(JUNIOR, brief="config.yaml"),
+        ),
+        Reply(ai("Wrote config.yaml."), when=turn(JUNIOR, brief="config.yaml", after="config.yaml")),
+        verdict("approve", brief="loader.py"),
+        verdict("approve", brief="config.yaml"),
+        Reply(ai("Both pieces are in place."), when=turn(SENIOR, after="approved")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    events = [e async for e in orchestrator.astream("build it", agent=SENIOR)]
+    model.assert_complete()
+    result = events[-1]
+    assert not isinstance(result, dict)
+    assert result.final == "Both pieces are in place."
+    assert (tmp_path / "data" / "loader.py").read_text() == "def load():\n    return []\n"
+    assert (tmp_path / "config.yaml").read_text() == "seed: 7\n"
+    assert sorted((d["description"], d["status"], d["rounds"]) for d in result.delegations) == [
+        ("write config", "approved", 1),
+        ("write loader", "approved", 1),
+    ]
+    junior_first_turns = [c for c in model.calls if c.agent == JUNIOR and len(c.messages) == 2]
+    assert len(junior_first_turns) == 2  # fresh context: system prompt + the brief, nothing of the senior's
+    assert all("Task" not in c.tool_names for c in model.calls if c.agent == JUNIOR)
+    final_senior = [c for c in model.calls if c.agent == SENIOR][-1]
+    results = {m.tool_call_id: m.text for m in final_senior.tool_results}
+    assert len(results) == 2 and all("[review: approved in round 1" in text for text in results.values())
+    reviews = [c for c in model.calls if c.purpose == "review"]
+    assert all(c.tool_choice == "Verdict" and "Write(file_path=" in c.last.text for c in reviews)
+    kinds = [e["event"] for e in events[:-1] if isinstance(e, dict)]
+    assert kinds.count("delegate") == 2 and kinds.count("verdict") == 2 and kinds[0] == "route"
+
+
+async def test_revise_round_sends_feedback_to_the_same_junior_context(agents: AgentSet, tmp_path: Path) -> None:
+    brief = task("metrics", "Create metrics.py with an accuracy function")
+    script = [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        Reply(
+            ai("", tool_call("Write", {"file_path": "metrics.py", "content": "def accuracy(): ...\n"})),
+            when=turn(JUNIOR),
+        ),
+        Reply(ai("Done: metrics.py."), when=turn(JUNIOR, after="metrics.py")),
+        verdict("revise", "accuracy takes no arguments; it must take y_true and y_pred", brief="metrics.py"),
+        Reply(
+            ai(
+                "",
+                tool_call("Write", {"file_path": "metrics.py", "content": "def accuracy(y_true, y_pred): ...\n"}),
+            ),
+            when=lambda c: turn(JUNIOR)(c) and "y_true and y_pred" in c.last.text,
+        ),
+        Reply(ai("Fixed metrics.py."), when=turn(JUNIOR, after="Updated file metrics.py")),
+        verdict("approve", brief="metrics.py"),
+        Reply(ai("Metrics ready."), when=turn(SENIOR, after="approved in round 2")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("add metrics", agent=SENIOR)
+    model.assert_complete()
+    [record] = result.delegations
+    assert record["rounds"] == 2 and [v["decision"] for v in record["verdicts"]] == ["revise", "approve"]
+    second_round = [c for c in model.calls if c.agent == JUNIOR][2]
+    assert second_round.first_human == brief["prompt"] and len(second_round.messages) > 3
+
+
+async def test_claimed_but_undone_work_is_caught_by_the_evidence(agents: AgentSet, tmp_path: Path) -> None:
+    brief = task("report", "Create report.md summarising the results")
+    script = [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        Reply(ai("I wrote report.md with the summary."), when=turn(JUNIOR)),
+        Reply(
+            verdict("approve").respond,
+            when=lambda c: review_of("report.md")(c) and "(none: no tool was called)" in c.last.text,
+        ),
+        Reply(
+            ai("", tool_call("Write", {"file_path": "report.md", "content": "# Results\n"})),
+            when=lambda c: turn(JUNIOR)(c) and "Evidence check failed" in c.last.text,
+        ),
+        Reply(ai("Now report.md exists."), when=turn(JUNIOR, after="report.md")),
+        verdict("approve", brief="report.md"),
+        Reply(ai("Report done."), when=turn(SENIOR, after="approved in round 2")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("write the report", agent=SENIOR)
+    model.assert_complete()
+    first = result.delegations[0]["verdicts"][0]
+    assert first["decision"] == "revise" and first["by"] == "evidence"
+    assert "report.md" in first["feedback"]
+
+
+async def test_revisions_are_bounded(agents: AgentSet, tmp_path: Path) -> None:
+    brief = task("plot", "Explain the plot")
+    script = [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        *[Reply(ai(f"attempt {n}"), when=turn(JUNIOR)) for n in range(2)],
+        *[verdict("revise", "not good enough") for _ in range(2)],
+        Reply(ai("Gave up on the plot."), when=turn(SENIOR, after="NOT approved after 2 rounds")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path, max_revisions=1)
+    result = await orchestrator.arun("plot", agent=SENIOR)
+    model.assert_complete()
+    assert result.delegations[0]["status"] == "unapproved" and result.delegations[0]["rounds"] == 2
+
+
+async def test_a_failing_branch_does_not_cancel_its_sibling(agents: AgentSet, tmp_path: Path) -> None:
+    ok, bad = task("ok", "Say ok"), task("bad", "Say bad")
+    script = [
+        Reply(ai("", tool_call("Task", ok), tool_call("Task", bad)), when=turn(SENIOR)),
+        Reply(ai("ok"), when=turn(JUNIOR, brief="Say ok")),
+        Reply(FakeAPIError("overloaded after retries"), when=turn(JUNIOR, brief="Say bad")),
+        verdict("approve"),
+        Reply(ai("One of two worked."), when=turn(SENIOR, after="failed")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("two things", agent=SENIOR)
+    model.assert_complete()
+    assert sorted(d["status"] for d in result.delegations) == ["approved", "error"]
+    senior_last = [c for c in model.calls if c.agent == SENIOR][-1]
+    errors = [m for m in senior_last.tool_results if m.status == "error"]
+    assert len(errors) == 1 and "overloaded after retries" in errors[0].text
+
+
+async def test_top_agent_failure_ends_the_run_cleanly(agents: AgentSet, tmp_path: Path) -> None:
+    orchestrator, model = make(agents, [Reply(FakeAPIError("API down"))], tmp_path)
+    result = await orchestrator.arun("anything", agent=SENIOR)
+    model.assert_complete()
+    assert result.status == "failed" and result.error is not None and "API down" in result.error
+
+
+async def test_depth_cap_withholds_task_and_refuses_it(agents: AgentSet, tmp_path: Path) -> None:
+    nested = task("nested", "Plan the sub-plan", agent=SENIOR)
+    deeper = task("deeper", "Go deeper", agent=JUNIOR)
+    script = [
+        Reply(
+            ai("", tool_call("Task", nested)),
+            when=lambda c: turn(SENIOR)(c) and len(c.messages) == 2 and "Plan the sub-plan" not in c.first_human,
+        ),
+        Reply(ai("", tool_call("Task", deeper)), when=turn(SENIOR, brief="Plan the sub-plan")),
+        Reply(ai("Did it myself."), when=turn(SENIOR, brief="Plan the sub-plan", after="exceeds the cap")),
+        verdict("approve"),
+        Reply(ai("Planned."), when=turn(SENIOR, after="approved")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path, max_depth=1)
+    result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    nested_calls = [c for c in model.calls if c.agent == SENIOR and "Plan the sub-plan" in c.first_human]
+    assert nested_calls and all("Task" not in c.tool_names for c in nested_calls)
+    assert [d["status"] for d in result.delegations] == ["approved", "refused"]
+
+
+async def test_junior_without_task_cannot_delegate(agents: AgentSet, tmp_path: Path) -> None:
+    script = [
+        Reply(ai("", tool_call("Task", task("x", "Do x", agent=SENIOR))), when=turn(JUNIOR)),
+        Reply(ai("Did x."), when=turn(JUNIOR, after="cannot delegate")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("do x", agent=JUNIOR)
+    model.assert_complete()
+    assert result.final == "Did x." and result.delegations[0]["status"] == "refused"
+
+
+async def test_identical_brief_is_refused_in_the_same_turn_and_later(agents: AgentSet, tmp_path: Path) -> None:
+    same = task("same", "Count the rows of data.csv")
+    script = [
+        Reply(ai("", tool_call("Task", same), tool_call("Task", same)), when=turn(SENIOR)),
+        Reply(ai("42 rows"), when=turn(JUNIOR)),
+        verdict("approve"),
+        Reply(
+            ai("", tool_call("Task", {**same, "prompt": "  count the rows of   data.csv "})),
+            when=turn(SENIOR, after="approved"),
+        ),
+        Reply(ai("42."), when=turn(SENIOR, after="already delegated in this run")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("count", agent=SENIOR)
+    model.assert_complete()
+    assert sorted(d["status"] for d in result.delegations) == ["approved", "refused", "refused"]
+
+
+async def test_model_fixable_tool_errors_return_as_text(agents: AgentSet, tmp_path: Path) -> None:
+    script = [
+        Reply(
+            ai(
+                "",
+                tool_call("Read", {"file_path": "missing.txt"}),
+                tool_call("Read", {}),
+                tool_call("TodoWrite", {"todos": []}),
+            ),
+            when=turn(JUNIOR),
+        ),
+        Reply(ai("Nothing to read."), when=turn(JUNIOR, after="Error")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("read it", agent=JUNIOR)
+    model.assert_complete()
+    texts = [m.text for m in model.calls[1].tool_results]
+    assert all(isinstance(m, ToolMessage) and m.status == "error" for m in model.calls[1].tool_results)
+    assert "missing.txt" in texts[0] and "file_path" in texts[1] and "not available to ml-engineer" in texts[2]
+    assert result.final == "Nothing to read."
+
+
+def test_unknown_agent_names_the_argument(agents: AgentSet, tmp_path: Path) -> None:
+    orchestrator, _ = make(agents, [], tmp_path)
+    with pytest.raises(Exception, match="unknown agent 'nobody' \\(argument agent\\)"):
+        orchestrator.run("x", agent="nobody")

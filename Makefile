@@ -1,18 +1,24 @@
-# Two commands a new user needs (see README):  make run TASK="..."   and   make test
+# The two commands a new user needs (see README):  make run TASK="..."   and   make test
+# Both start from nothing: a venv, the package, the local runtime. llama-cpp-python has no wheel on PyPI
+# and compiles once (~7 min on 2 cores); pip caches the wheel, so later installs take seconds.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TASK ?= design a RAG pipeline
+WORKSPACE ?= out
 ORCHESTRATE_FLAGS ?=
 
-.PHONY: setup dev test lint run
+.PHONY: install dev lint test run
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-setup dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[local]'
+
+dev: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[local,dev]'
 
 lint: dev
 	$(BIN)/ruff check .
@@ -22,5 +28,9 @@ lint: dev
 test: lint
 	$(BIN)/pytest
 
-run: dev
-	$(BIN)/orchestrate run $(ORCHESTRATE_FLAGS) "$(TASK)"
+# The main job on the embedded default: fetch + verify the local models, then run in ./out (a scratch
+# workspace, so agents never write into this checkout). With ANTHROPIC_API_KEY set it runs on Claude.
+run: install
+	$(BIN)/orchestrate models pull
+	mkdir -p $(WORKSPACE)
+	$(BIN)/orchestrate run --permission-mode acceptEdits --workspace $(WORKSPACE) $(ORCHESTRATE_FLAGS) "$(TASK)"

@@ -7,6 +7,7 @@ live in exactly one layer, the anthropic SDK's (`max_retries`); the graph never 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,11 @@ def select_provider(
             raise UserError("--provider anthropic needs ANTHROPIC_API_KEY in the environment")
         why = "--provider anthropic" if requested else "ANTHROPIC_API_KEY is set"
         return AnthropicProvider(settings), f"provider: anthropic ({why})"
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise UserError(
+            "no ANTHROPIC_API_KEY and no local runtime: pip install 'orchestrate[local]' (compiles llama.cpp, "
+            "~7 min) and run `orchestrate models pull`, or set ANTHROPIC_API_KEY"
+        )
     from orchestrator.local_chat import LocalProvider  # deferred: llama-cpp is heavy
 
     why = "--provider local" if requested else "no ANTHROPIC_API_KEY set"

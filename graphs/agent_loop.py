@@ -23,14 +23,21 @@ from orchestrator.graphs.prompts import agent_system_prompt, task_tool_schema
 from orchestrator.graphs.routers import route_after_turn
 from orchestrator.graphs.state import AgentState, Brief
 from orchestrator.graphs.tool_node import run_tools
+from orchestrator.tools.web_search import anthropic_server_tool
 
 __all__ = ["build_agent_loop", "offered_tools"]
+
+
+def _schema(deps: Deps, name: str) -> dict[str, Any]:
+    if name == "WebSearch" and deps.provider.name == "anthropic":
+        return anthropic_server_tool()  # Anthropic runs the searches server-side
+    return deps.tools[name].schema()
 
 
 def offered_tools(deps: Deps, spec: AgentSpec, depth: int) -> list[dict[str, Any]]:
     """Tool schemas this agent may see: its allowlist, and Task only while it may still delegate."""
     names = deps.tools.keys() if spec.tools is None else [n for n in spec.tools if n in deps.tools]
-    schemas = [deps.tools[name].schema() for name in names]
+    schemas = [_schema(deps, name) for name in names]
     if spec.can_delegate and depth < deps.settings.max_depth:
         schemas.append(task_tool_schema(deps.agents.values()))
     return schemas

@@ -22,6 +22,7 @@ from orchestrator.graphs.state import RouteInfo, RunState
 from orchestrator.models import ModelProvider
 from orchestrator.router import Router, build_router
 from orchestrator.tools.base import ToolSpec
+from orchestrator.tools.permissions import PermissionPolicy
 from orchestrator.tools.registry import ALL_TOOLS
 
 __all__ = ["build_graph"]
@@ -58,6 +59,7 @@ def build_graph(
     settings: Settings | None = None,
     router: Router | None = None,
     tools: Mapping[str, ToolSpec[Any]] | None = None,
+    permissions: PermissionPolicy | None = None,
 ) -> StateGraph[RunState, None, RunState, RunState]:
     """Build the orchestration graph for these agents; compile it with your checkpointer."""
     deps = Deps(
@@ -67,6 +69,7 @@ def build_graph(
         tools=dict(ALL_TOOLS if tools is None else tools),
         workspace=Path(workspace).resolve(),
         settings=settings or Settings(),
+        permissions=permissions or PermissionPolicy(),
     )
     graph = StateGraph(RunState)
     graph.add_node("route", partial(route_task, deps=deps))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.models import ModelProvider
+from orchestrator.tools.permissions import PermissionPolicy
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
@@ -30,6 +31,7 @@ class Deps:
     tools: Mapping[str, ToolSpec[Any]]
     workspace: Path
     settings: Settings = field(default_factory=Settings)
+    permissions: PermissionPolicy = field(default_factory=PermissionPolicy)
 
     def resolve_model(self, spec: AgentSpec, inherited: str) -> str:
         return inherited if spec.model == "inherit" else spec.model

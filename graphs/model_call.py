@@ -18,7 +18,7 @@ __all__ = ["Purpose", "call_model", "usage_of"]
 
 log = structlog.get_logger("orchestrator.model")
 
-Purpose = Literal["turn", "review", "route"]
+Purpose = Literal["turn", "review", "route", "summarize"]
 
 
 def usage_of(message: AIMessage) -> Usage:

@@ -12,7 +12,7 @@ from langgraph.config import get_stream_writer
 
 __all__ = ["EventKind", "ProgressEvent", "emit"]
 
-EventKind = Literal["route", "turn", "tool", "delegate", "refused", "verdict", "returned", "failed"]
+EventKind = Literal["route", "turn", "tool", "delegate", "refused", "verdict", "returned", "failed", "permission"]
 
 
 class ProgressEvent(TypedDict, total=False):

@@ -1,21 +1,26 @@
 """Run an agent's non-Task tool calls and hand back results, evidence and file bookkeeping.
 
-Everything the model can fix (an unknown tool, a bad argument, a ToolError from inside a tool) becomes
-an error tool result it can read and act on; the run goes on.
+Each call is checked first (offered to this agent? valid arguments? permitted, or asked and approved?)
+and only then are the permitted ones run, in order. Everything the model can fix (an unknown tool, a bad
+argument, a refusal, a ToolError from inside a tool) becomes an error tool result it can act on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import ToolCall
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import ToolError
 from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.model_call import call_model
+from orchestrator.graphs.permission_gate import check_permission
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import TASK_ALIASES
 from orchestrator.graphs.state import AgentState, ToolEvent
@@ -26,28 +31,58 @@ __all__ = ["run_tools"]
 _EVIDENCE_CHARS = 200
 
 
-def _allowed(spec: AgentSpec, name: str, deps: Deps) -> bool:
-    return name in deps.tools and (spec.tools is None or name in spec.tools)
+@dataclass(frozen=True)
+class _Checked:
+    """A tool call after the checks: its validated arguments, or why it will not run."""
+
+    call: ToolCall
+    args: BaseModel | None
+    refusal: str | None
 
 
 def _validation_text(name: str, exc: ValidationError) -> str:
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
-    return f"Invalid arguments for {name}: {problems}"
+    return f"Error: invalid arguments for {name}: {problems}"
 
 
-async def run_one(call: ToolCall, spec: AgentSpec, ctx: ToolContext, deps: Deps) -> tuple[str, bool]:
-    """Run one tool call; (result text, ok)."""
+def check(call: ToolCall, spec: AgentSpec, depth: int, deps: Deps) -> _Checked:
+    """Offered, valid and permitted? May interrupt the run to ask the user."""
     name = call["name"]
-    if not _allowed(spec, name, deps):
-        return f"Error: tool {name!r} is not available to {spec.name}.", False
-    tool = deps.tools[name]
+    if name not in deps.tools or (spec.tools is not None and name not in spec.tools):
+        return _Checked(call, None, f"Error: tool {name!r} is not available to {spec.name}.")
     try:
-        args = tool.args.model_validate(call["args"])
-        return await tool.run(args, ctx), True
+        args = deps.tools[name].args.model_validate(call["args"])
     except ValidationError as exc:
-        return f"Error: {_validation_text(name, exc)}", False
+        return _Checked(call, None, _validation_text(name, exc))
+    return _Checked(call, args, check_permission(name, call["args"], agent=spec.name, depth=depth, deps=deps))
+
+
+async def execute(checked: _Checked, ctx: ToolContext, deps: Deps) -> tuple[str, bool]:
+    """(result text, ok) of one checked call."""
+    if checked.args is None or checked.refusal is not None:
+        return checked.refusal or "Error: not run.", False
+    try:
+        return await deps.tools[checked.call["name"]].run(checked.args, ctx), True
     except ToolError as exc:
         return f"Error: {exc}", False
+
+
+def summarizer(deps: Deps, agent: str) -> Callable[[str, str], Awaitable[str]]:
+    """WebFetch's cheap-model step: answer the prompt from the fetched page."""
+
+    async def summarize(page: str, prompt: str) -> str:
+        system = SystemMessage("Answer the request using only the web page below. Be concise and concrete.")
+        reply = await call_model(
+            deps.provider.chat_model("haiku"),
+            [system, HumanMessage(f"{prompt}\n\n---\n{page}")],
+            errors=deps.provider.errors,
+            agent=agent,
+            model="haiku",
+            purpose="summarize",
+        )
+        return reply.text
+
+    return summarize
 
 
 def _event(call: ToolCall, text: str, ok: bool) -> ToolEvent:
@@ -55,22 +90,28 @@ def _event(call: ToolCall, text: str, ok: bool) -> ToolEvent:
     return ToolEvent(tool=call["name"], args=args, ok=ok, result=text[:_EVIDENCE_CHARS].replace("\n", " "))
 
 
+def _context(state: AgentState, spec: AgentSpec, deps: Deps) -> ToolContext:
+    seen = state.get("files_read", {})
+    return ToolContext(
+        workspace=deps.workspace, files_read=set(seen), file_versions=dict(seen),
+        provider=deps.provider.name, summarize=summarizer(deps, spec.name),
+    )  # fmt: skip
+
+
 async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     spec = deps.agents[state["agent"]]
     last = state["messages"][-1]
     calls = [c for c in last.tool_calls if c["name"] not in TASK_ALIASES] if isinstance(last, AIMessage) else []
-    seen = state.get("files_read", {})
-    ctx = ToolContext(
-        workspace=deps.workspace, files_read=set(seen), file_versions=dict(seen), provider=deps.provider.name
-    )
+    ctx = _context(state, spec, deps)
     messages, events = [], []
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="tools"):
-        for call in calls:
-            emit("tool", spec.name, depth=state["depth"], detail=call["name"])
-            text, ok = await run_one(call, spec, ctx, deps)
+        checked = [check(call, spec, state["depth"], deps) for call in calls]  # all asks happen before any run
+        for item in checked:
+            emit("tool", spec.name, depth=state["depth"], detail=item.call["name"])
+            text, ok = await execute(item, ctx, deps)
             status = "success" if ok else "error"
-            messages.append(ToolMessage(text, tool_call_id=call["id"], name=call["name"], status=status))
-            events.append(_event(call, text, ok))
+            messages.append(ToolMessage(text, tool_call_id=item.call["id"], name=item.call["name"], status=status))
+            events.append(_event(item.call, text, ok))
     return {
         "messages": messages,
         "tool_log": events,

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional, cast, get_args
 
 import typer
 from rich.console import Console
+from rich.prompt import Prompt
 
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, RunError, UserError
+from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.loader import AgentLintError, AgentSet, load_agents
 from orchestrator.logs import configure_logging
-from orchestrator.models import select_provider
+from orchestrator.models import AnthropicProvider, select_provider
+from orchestrator.router import RouteDecision, RoutedLine, Router, aroute_lines, build_router, check_task
 from orchestrator.runner import Orchestrator, RunResult
+from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
 
 app = typer.Typer(
     name="orchestrate",
@@ -71,6 +76,7 @@ def _describe(event: ProgressEvent) -> str | None:
         "failed": f"{indent}✗ {agent} failed: {detail}",
         "turn": f"{indent}{agent} is working (turn {event.get('round')})",
         "tool": f"{indent}  {agent} uses {detail}",
+        "permission": f"{indent}  permission for {agent}: {detail}",
     }
     return lines.get(event.get("event", ""))
 
@@ -91,6 +97,17 @@ def run(
     agent: Annotated[Optional[str], typer.Option(help="Skip routing: give the task to this agent.")] = None,  # noqa: UP045
     workspace: Annotated[Path, typer.Option(help="Directory the agents' file tools work in.")] = Path("."),
     agents_dir: AgentsDirOpt = None,
+    permission_mode: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="default (edits and commands ask), acceptEdits, plan (read-only) or bypassPermissions."),
+    ] = None,
+    settings_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--settings",
+            help="Permission rules (Claude Code settings JSON), on top of WORKSPACE/.claude/settings.json.",
+        ),
+    ] = None,
     provider: Annotated[
         str | None,
         typer.Option(help="anthropic or local (default: anthropic if ANTHROPIC_API_KEY is set)."),
@@ -105,13 +122,37 @@ def run(
     agents = _load(agents_dir)
     settings = Settings.from_env()
     try:
+        policy = _policy(workspace, settings_file, permission_mode)
         chosen, why = select_provider(provider, settings=settings)  # type: ignore[arg-type]
         err.print(why, style="dim")
-        orchestrator = Orchestrator(agents, provider=chosen, workspace=workspace, settings=settings)
+        ask = None if as_json or not sys.stdin.isatty() else _ask_on_terminal
+        orchestrator = Orchestrator(
+            agents, provider=chosen, workspace=workspace, settings=settings, permissions=policy, ask=ask
+        )
         result = asyncio.run(_stream(orchestrator, task, agent, quiet=False))
     except OrchestrateError as exc:
         _fail(str(exc))
     _report(result, as_json)
+
+
+def _policy(workspace: Path, settings_file: Path | None, mode: str | None) -> PermissionPolicy:
+    """Rules from the workspace's .claude/settings.json and --settings; the mode from the flag, else the
+    settings' defaultMode, else "default"."""
+    if mode is not None and mode not in get_args(PermissionMode):
+        raise UserError(f"--permission-mode must be one of {', '.join(get_args(PermissionMode))}, not {mode!r}")
+    if settings_file is not None and not settings_file.is_file():
+        raise UserError(f"--settings {settings_file}: no such file")
+    files = [workspace / ".claude" / "settings.json", *([settings_file] if settings_file else [])]
+    rules = load_settings(files)
+    chosen = cast(PermissionMode, mode or rules.default_mode or "default")
+    return PermissionPolicy(mode=chosen, rules=rules)
+
+
+async def _ask_on_terminal(request: PermissionRequest) -> Answer:
+    err.print(f"[bold]{request['agent']}[/bold] wants to run: {request['summary']}", soft_wrap=True)
+    err.print(f"  ({request['reason']})", style="dim", soft_wrap=True)
+    choice = await asyncio.to_thread(Prompt.ask, "Allow?", choices=["y", "n", "always"], default="n", console=err)
+    return {"y": "allow", "always": "always"}.get(choice, "deny")  # type: ignore[return-value]
 
 
 def _report(result: RunResult, as_json: bool) -> None:
@@ -151,6 +192,13 @@ def agents_command(
         sys.stdout.write(f"{row['name']}\t{row['model']}\t{tools}\t{row['source']}\n")
 
 
+async def _route_all(router: Router, task: str | None, file: Path | None) -> list[RoutedLine]:
+    if file is not None:
+        return [routed async for routed in aroute_lines(router, file.read_bytes().splitlines(), source=str(file))]
+    text = check_task(task, "TASK")
+    return [RoutedLine(text, await router.aroute(text), 1)]
+
+
 @app.command()
 def route(
     task: Annotated[Optional[str], typer.Argument(help="The task to route.")] = None,  # noqa: UP045
@@ -158,28 +206,28 @@ def route(
     agents_dir: AgentsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print which agent would take a task, how sure the router is, and why."""
-    from orchestrator.router import build_router, route_lines
-
+    """Print which agent would take a task, how sure the router is, and why. Offline; with
+    ANTHROPIC_API_KEY set, unsure tasks get a Haiku tie-break."""
     if (task is None) == (file is None):
         _fail("give either TASK or --file (not both)")
-    router = build_router(_load(agents_dir).agents)
+    agents = _load(agents_dir).agents
+    tiebreak = AnthropicProvider(Settings.from_env()) if os.environ.get("ANTHROPIC_API_KEY") else None
+    router = build_router(
+        agents,
+        tiebreak=tiebreak.chat_model("haiku") if tiebreak else None,
+        tiebreak_errors=tiebreak.errors if tiebreak else (),
+    )
     try:
-        if file is not None:
-            decisions = list(route_lines(router, file.read_bytes().splitlines(), source=str(file)))
-            tasks = [d[0] for d in decisions]
-            results = [d[1] for d in decisions]
-        else:
-            tasks, results = [task or ""], [router.route(task or "")]
+        routed = asyncio.run(_route_all(router, task, file))
     except OSError as exc:
         _fail(f"--file {file}: {exc.strerror}")
     except UserError as exc:
         _fail(str(exc))
-    for text, decision in zip(tasks, results, strict=True):
-        _print_route(text, decision, as_json)
+    for line in routed:
+        _print_route(line.task, line.decision, as_json)
 
 
-def _print_route(task: str, decision: Any, as_json: bool) -> None:
+def _print_route(task: str, decision: RouteDecision, as_json: bool) -> None:
     if as_json:
         row = {
             "task": task,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -18,23 +18,28 @@ import structlog
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.errors import RunError, UserError
 from orchestrator.graphs.builder import build_graph
+from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
 from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunState, Usage, add_usage
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.models import ModelProvider
-from orchestrator.router import Router
+from orchestrator.router import Router, build_router
+from orchestrator.tools.permissions import PermissionPolicy
 
-__all__ = ["Orchestrator", "RunResult"]
+__all__ = ["AskHandler", "Orchestrator", "RunResult"]
 
 log = structlog.get_logger("orchestrator.run")
 
 RunStatus = Literal["completed", "failed"]
+AskHandler = Callable[[PermissionRequest], Awaitable[Answer]]
+"""Answers a permission ask: "allow" this once, "deny", or "always" (this tool / command for the run)."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,22 @@ class Orchestrator:
         settings: Settings | None = None,
         router: Router | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
+        permissions: PermissionPolicy | None = None,
+        ask: AskHandler | None = None,
     ) -> None:
+        """`permissions`: Claude Code's modes and rules (default mode: reads allowed, edits and commands
+        ask). `ask` answers those asks (allow / deny / always); without it every ask is denied with a
+        message naming the flag or rule that would allow it."""
         loaded = agents if agents is not None else load_agents()
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
-        graph = build_graph(self.agents, provider=provider, workspace=workspace, settings=settings, router=router)
+        if router is None:  # unsure routing decisions go to the provider's cheapest model
+            tiebreak = provider.chat_model("haiku")
+            router = build_router(self.agents, tiebreak=tiebreak, tiebreak_errors=provider.errors)
+        graph = build_graph(
+            self.agents, provider=provider, workspace=workspace, settings=settings, router=router,
+            permissions=permissions,
+        )  # fmt: skip
+        self._ask = ask
         self.graph = graph.compile(checkpointer=checkpointer or InMemorySaver())
 
     def _input(self, task: str, agent: str | None) -> RunState:
@@ -124,9 +141,8 @@ class Orchestrator:
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             log.info("run_started", agent=agent)
             try:
-                stream = self.graph.astream(inputs, config, stream_mode="custom", subgraphs=True)
-                async for _namespace, event in stream:
-                    yield cast(ProgressEvent, event)
+                async for event in self._until_done(inputs, config):
+                    yield event
             except RunError as exc:
                 log.error("run_failed", error=str(exc))
                 yield RunResult(run_id=run_id, status="failed", final="", error=str(exc))
@@ -135,6 +151,32 @@ class Orchestrator:
             result = _result(run_id, state)
             log.info("run_finished", status=result.status, **result.usage)
             yield result
+
+    async def _until_done(self, inputs: Any, config: Any) -> AsyncIterator[ProgressEvent]:
+        """Stream the graph; when it stops on permission asks, answer them and resume, until it ends."""
+        always: set[str] = set()
+        command: Any = inputs
+        while True:
+            async for _namespace, event in self.graph.astream(command, config, stream_mode="custom", subgraphs=True):
+                yield cast(ProgressEvent, event)
+            pending = (await self.graph.aget_state(config)).interrupts
+            if not pending:
+                return
+            answers = {}
+            for item in pending:
+                request = cast(PermissionRequest, item.value)
+                answers[item.id] = await self._answer(request, always)
+                yield ProgressEvent(event="permission", agent=request["agent"], depth=request["depth"],
+                                    detail=f"{request['summary']}: {answers[item.id]}")  # fmt: skip
+            command = Command(resume=answers)
+
+    async def _answer(self, request: PermissionRequest, always: set[str]) -> Answer:
+        if request["key"] in always:
+            return "allow"
+        answer: Answer = "deny" if self._ask is None else await self._ask(request)
+        if answer == "always":
+            always.add(request["key"])
+        return answer
 
     async def arun(self, task: str, *, agent: str | None = None, run_id: str | None = None) -> RunResult:
         async for item in self.astream(task, agent=agent, run_id=run_id):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import AnthropicProvider, Orchestrator, Settings, load_agents
+from orchestrator.tools.permissions import PermissionPolicy
 from tests.support.claude_team import FINAL, SUBTASKS, team_responder
 from tests.support.messages_server import Fault, MessagesServer, RecordedRequest, faults_then, overlapping
 
@@ -50,7 +51,9 @@ async def test_senior_delegates_two_parallel_subtasks_over_the_messages_api(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
     provider = AnthropicProvider(Settings(), streaming=streaming)
-    orchestrator = Orchestrator(load_agents(cwd=tmp_path, home=tmp_path), provider=provider, workspace=tmp_path)
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    permissions = PermissionPolicy(mode="acceptEdits")
+    orchestrator = Orchestrator(agents, provider=provider, workspace=tmp_path, permissions=permissions)
 
     result = await orchestrator.arun("design a RAG pipeline", agent="senior-ml-engineer")
 
@@ -76,6 +79,8 @@ def test_cli_run_json_against_the_server(server: MessagesServer, tmp_path: Path)
             "orchestrator",
             "run",
             "--json",
+            "--permission-mode",
+            "acceptEdits",
             "--workspace",
             str(tmp_path),
             "design a RAG pipeline",

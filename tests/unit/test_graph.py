@@ -10,7 +10,10 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from orchestrator import FixedProvider, Orchestrator, Settings, load_agents
+from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.loader import AgentSet
+from orchestrator.runner import AskHandler
+from orchestrator.tools.permissions import PermissionMode, PermissionPolicy
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
 
 SENIOR, JUNIOR = "senior-ml-engineer", "ml-engineer"
@@ -54,10 +57,22 @@ def agents(tmp_path: Path) -> AgentSet:
     return load_agents(cwd=tmp_path, home=tmp_path)
 
 
-def make(agents: AgentSet, script: list[Reply], workspace: Path, **settings: int) -> tuple[Orchestrator, ScriptedModel]:
+def make(
+    agents: AgentSet,
+    script: list[Reply],
+    workspace: Path,
+    *,
+    mode: PermissionMode = "acceptEdits",
+    ask: AskHandler | None = None,
+    **settings: int,
+) -> tuple[Orchestrator, ScriptedModel]:
     model = ScriptedModel(script)
     provider = FixedProvider(model, errors=(FakeAPIError,))
-    return Orchestrator(agents, provider=provider, workspace=workspace, settings=Settings(**settings)), model
+    orchestrator = Orchestrator(
+        agents, provider=provider, workspace=workspace, settings=Settings(**settings),
+        permissions=PermissionPolicy(mode=mode), ask=ask,
+    )  # fmt: skip
+    return orchestrator, model
 
 
 async def test_senior_answers_without_delegating(agents: AgentSet, tmp_path: Path) -> None:
@@ -302,3 +317,85 @@ def test_unknown_agent_names_the_argument(agents: AgentSet, tmp_path: Path) -> N
     orchestrator, _ = make(agents, [], tmp_path)
     with pytest.raises(Exception, match="unknown agent 'nobody' \\(argument agent\\)"):
         orchestrator.run("x", agent="nobody")
+
+
+def _write_script(path: str) -> list[Reply]:
+    """Senior delegates one file to the junior, which writes it and reports; the review approves."""
+    return [
+        Reply(ai("", tool_call("Task", task("write", f"Create {path} with hello"))), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": path, "content": "hello\n"})), when=turn(JUNIOR)),
+        Reply(ai(f"Wrote {path}."), when=turn(JUNIOR, after="Created file")),
+        verdict("approve", brief=path),
+        Reply(ai("Done."), when=turn(SENIOR, after="approved")),
+    ]
+
+
+async def test_a_junior_write_asks_from_inside_its_branch_and_resumes_when_approved(
+    agents: AgentSet, tmp_path: Path
+) -> None:
+    asked: list[PermissionRequest] = []
+
+    async def approve(request: PermissionRequest) -> Answer:
+        asked.append(request)
+        return "allow"
+
+    orchestrator, model = make(agents, _write_script("notes.txt"), tmp_path, mode="default", ask=approve)
+    events = [e async for e in orchestrator.astream("write notes", agent=SENIOR)]
+    model.assert_complete()
+    assert (tmp_path / "notes.txt").read_text() == "hello\n"
+    [request] = asked
+    assert (request["tool"], request["agent"], request["depth"], request["summary"]) == (
+        "Write",
+        JUNIOR,
+        1,
+        "Write notes.txt",
+    )
+    assert "acceptEdits" in request["reason"]
+    assert any(isinstance(e, dict) and e["event"] == "permission" for e in events)
+    junior_turns = [c for c in model.calls if c.agent == JUNIOR]
+    assert len(junior_turns) == 2  # the interrupted turn was not asked again of the model
+
+
+async def test_without_an_ask_handler_the_ask_is_denied_with_the_way_out(agents: AgentSet, tmp_path: Path) -> None:
+    script = [
+        Reply(ai("", tool_call("Write", {"file_path": "x.txt", "content": "x"})), when=turn(JUNIOR)),
+        Reply(ai("Could not write."), when=turn(JUNIOR, after="Permission denied")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path, mode="default")
+    result = await orchestrator.arun("write x", agent=JUNIOR)
+    model.assert_complete()
+    [denial] = model.calls[1].tool_results
+    assert denial.status == "error" and "--permission-mode acceptEdits" in denial.text
+    assert not (tmp_path / "x.txt").exists() and result.final == "Could not write."
+
+
+async def test_always_allows_the_same_tool_for_the_rest_of_the_run(agents: AgentSet, tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def always(request: PermissionRequest) -> Answer:
+        calls.append(request["summary"])
+        return "always"
+
+    script = [
+        Reply(ai("", tool_call("Write", {"file_path": "a.txt", "content": "a"})), when=turn(JUNIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "b.txt", "content": "b"})), when=turn(JUNIOR, after="a.txt")),
+        Reply(ai("Both."), when=turn(JUNIOR, after="b.txt")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path, mode="default", ask=always)
+    await orchestrator.arun("write two", agent=JUNIOR)
+    model.assert_complete()
+    assert calls == ["Write a.txt"] and (tmp_path / "b.txt").exists()
+
+
+async def test_plan_mode_refuses_writes_without_asking(agents: AgentSet, tmp_path: Path) -> None:
+    async def never(request: PermissionRequest) -> Answer:
+        raise AssertionError(f"plan mode must not ask: {request}")
+
+    script = [
+        Reply(ai("", tool_call("Write", {"file_path": "p.txt", "content": "p"})), when=turn(JUNIOR)),
+        Reply(ai("Read-only."), when=turn(JUNIOR, after="plan")),
+    ]
+    orchestrator, model = make(agents, script, tmp_path, mode="plan", ask=never)
+    await orchestrator.arun("write p", agent=JUNIOR)
+    model.assert_complete()
+    assert not (tmp_path / "p.txt").exists()

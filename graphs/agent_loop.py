@@ -11,15 +11,14 @@ from functools import partial
 from typing import Any
 
 import structlog
-from langchain_core.messages import SystemMessage
 from langgraph.graph import START, StateGraph
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.graphs.delegation import delegate
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.model_call import call_model, usage_of
+from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.progress import emit
-from orchestrator.graphs.prompts import agent_system_prompt, task_tool_schema
+from orchestrator.graphs.prompts import agent_system_prompt, system_message, task_tool_schema
 from orchestrator.graphs.routers import route_after_turn
 from orchestrator.graphs.state import AgentState, Brief
 from orchestrator.graphs.tool_node import run_tools
@@ -51,18 +50,19 @@ async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     schemas = offered_tools(deps, spec, state["depth"]) if tools_left else []
     chat = deps.provider.chat_model(state["model"])
     runnable = chat.bind_tools(schemas) if schemas else chat
-    system = SystemMessage(agent_system_prompt(spec, deps.workspace, tools_left=tools_left))
+    prompt = agent_system_prompt(spec, deps.workspace, tools_left=tools_left)
+    system = system_message(prompt, cache=deps.provider.name == "anthropic")
     emit("turn", spec.name, depth=state["depth"], round=turns + 1)
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="model"):
         reply = await call_model(
             runnable,
             [system, *state["messages"]],
-            errors=deps.provider.errors,
+            deps=deps,
             agent=spec.name,
             model=state["model"],
             purpose="turn",
         )
-    return {"messages": [reply], "turns": turns + 1, "usage": {spec.name: usage_of(reply)}}
+    return {"messages": [reply], "turns": turns + 1}
 
 
 def build_agent_loop(deps: Deps) -> StateGraph[AgentState, None, AgentState, AgentState]:

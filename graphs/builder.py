@@ -19,6 +19,7 @@ from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.routers import route_to_agent
 from orchestrator.graphs.state import RouteInfo, RunState
+from orchestrator.ledger import Ledger
 from orchestrator.models import ModelProvider
 from orchestrator.router import Router, build_router
 from orchestrator.tools.base import ToolSpec
@@ -60,6 +61,7 @@ def build_graph(
     router: Router | None = None,
     tools: Mapping[str, ToolSpec[Any]] | None = None,
     permissions: PermissionPolicy | None = None,
+    ledger: Ledger | None = None,
 ) -> StateGraph[RunState, None, RunState, RunState]:
     """Build the orchestration graph for these agents; compile it with your checkpointer."""
     deps = Deps(
@@ -70,6 +72,7 @@ def build_graph(
         workspace=Path(workspace).resolve(),
         settings=settings or Settings(),
         permissions=permissions or PermissionPolicy(),
+        ledger=ledger,
     )
     graph = StateGraph(RunState)
     graph.add_node("route", partial(route_task, deps=deps))

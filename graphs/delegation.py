@@ -12,11 +12,12 @@ from typing import Any
 import structlog
 from langchain_core.messages import HumanMessage, ToolMessage
 
-from orchestrator.errors import RunError
+from orchestrator.errors import ModelCallError
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
+from orchestrator.ledger import DELEGATION
 
 __all__ = ["delegate", "refusal"]
 
@@ -73,7 +74,6 @@ def _branch_input(brief: Brief, deps: Deps) -> BranchState:
         files_changed=[],
         tool_log=[],
         delegations=[],
-        usage={},
     )
 
 
@@ -98,11 +98,14 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         detail=brief["description"],
         call_id=brief["call_id"],
     )
+    token = DELEGATION.set(f"{DELEGATION.get()}{brief['call_id']}/")
     try:
         out = await deps.branch.ainvoke(_branch_input(brief, deps))
-    except RunError as exc:
+    except ModelCallError as exc:  # a budget stop (RunError too) must end the run, not just this branch
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
+    finally:
+        DELEGATION.reset(token)
     verdicts, files = out["verdicts"], out["files_changed"]
     status = "approved" if verdicts[-1]["decision"] == "approve" else "unapproved"
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, call_id=brief["call_id"])
@@ -110,6 +113,5 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     return {
         "messages": [result],
         "briefs": out["briefs"],
-        "usage": out["usage"],
         "delegations": [_record(brief, status, verdicts, files), *out["delegations"]],
     }

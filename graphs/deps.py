@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
+from orchestrator.ledger import Ledger
 from orchestrator.models import ModelProvider
 from orchestrator.tools.permissions import PermissionPolicy
 
@@ -32,6 +33,8 @@ class Deps:
     workspace: Path
     settings: Settings = field(default_factory=Settings)
     permissions: PermissionPolicy = field(default_factory=PermissionPolicy)
+    ledger: Ledger | None = None
+    """Prices, records and budgets every model call; None records nothing (a bare graph)."""
 
     def resolve_model(self, spec: AgentSpec, inherited: str) -> str:
         return inherited if spec.model == "inherit" else spec.model

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import SystemMessage
+
 from orchestrator.agent_spec import AgentSpec
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "agent_system_prompt",
     "review_system_prompt",
     "revision_message",
+    "system_message",
     "task_tool_schema",
 ]
 
@@ -24,6 +27,14 @@ TASK_TOOL = "Task"
 TASK_ALIASES = frozenset({"Task", "Agent"})
 VERDICT_TOOL = "Verdict"
 FEEDBACK_MAX = 800
+
+
+def system_message(text: str, *, cache: bool) -> SystemMessage:
+    """The system prompt, as a prompt-cache breakpoint on Claude: tools and system prompt come first in
+    every request of an agent, so later calls read that prefix from cache (~10 % of the input price)."""
+    if not cache:
+        return SystemMessage(text)
+    return SystemMessage([{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}])
 
 
 def agent_system_prompt(spec: AgentSpec, workspace: Path, *, tools_left: bool) -> str:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.evidence import missing_work, review_request
-from orchestrator.graphs.model_call import call_model, usage_of
+from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import (
     FEEDBACK_MAX,
@@ -68,7 +68,6 @@ async def work(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         "files_changed": out.get("files_changed", []),
         "tool_log": out.get("tool_log", []),
         "delegations": out.get("delegations", []),
-        "usage": out.get("usage", {}),
     }
 
 
@@ -106,7 +105,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         reply = await call_model(
             chat,
             [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)],
-            errors=deps.provider.errors,
+            deps=deps,
             agent=reviewer.name,
             model=brief["parent_model"],
             purpose="review",
@@ -121,7 +120,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         round=state["round"],
         call_id=brief["call_id"],
     )
-    return {"verdicts": [verdict], "usage": {reviewer.name: usage_of(reply)}}
+    return {"verdicts": [verdict]}
 
 
 def build_branch(deps: Deps) -> StateGraph[BranchState, None, BranchState, BranchState]:

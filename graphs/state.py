@@ -4,7 +4,7 @@
 subagent's conversation plus the review loop around it. `RunState` is the top of a run: the task, the
 routing decision and the chosen agent's conversation.
 
-Accumulators (`tool_log`, `delegations`, `usage`, ...) start empty each time a loop is invoked, so what a
+Accumulators (`tool_log`, `delegations`, ...) start empty each time a loop is invoked, so what a
 loop returns is exactly what that invocation added; callers merge it into their own state.
 """
 
@@ -24,29 +24,10 @@ __all__ = [
     "RouteInfo",
     "RunState",
     "ToolEvent",
-    "Usage",
     "Verdict",
-    "add_usage",
     "merge_versions",
     "union",
 ]
-
-
-class Usage(TypedDict):
-    input_tokens: int
-    output_tokens: int
-
-
-def add_usage(left: dict[str, Usage], right: dict[str, Usage]) -> dict[str, Usage]:
-    """Sum token counts per key (the agent that spent them)."""
-    merged = dict(left)
-    for key, usage in right.items():
-        old = merged.get(key, Usage(input_tokens=0, output_tokens=0))
-        merged[key] = Usage(
-            input_tokens=old["input_tokens"] + usage["input_tokens"],
-            output_tokens=old["output_tokens"] + usage["output_tokens"],
-        )
-    return merged
 
 
 def merge_versions(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
@@ -103,7 +84,6 @@ class _Accumulators(TypedDict, total=False):
     files_changed: Annotated[list[str], union]
     tool_log: Annotated[list[ToolEvent], operator.add]
     delegations: Annotated[list[DelegationRecord], operator.add]
-    usage: Annotated[dict[str, Usage], add_usage]
 
 
 class AgentState(_Accumulators):
@@ -149,4 +129,3 @@ class BranchState(TypedDict):
     files_changed: Annotated[list[str], union]
     tool_log: Annotated[list[ToolEvent], operator.add]
     delegations: Annotated[list[DelegationRecord], operator.add]
-    usage: Annotated[dict[str, Usage], add_usage]

@@ -75,7 +75,7 @@ def summarizer(deps: Deps, agent: str) -> Callable[[str, str], Awaitable[str]]:
         reply = await call_model(
             deps.provider.chat_model("haiku"),
             [system, HumanMessage(f"{prompt}\n\n---\n{page}")],
-            errors=deps.provider.errors,
+            deps=deps,
             agent=agent,
             model="haiku",
             purpose="summarize",

@@ -16,10 +16,15 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-__all__ = ["configure_logging", "redact"]
+__all__ = ["configure_logging", "redact", "scrub"]
 
 _PAYLOAD_KEYS = frozenset({"prompt", "prompts", "messages", "content", "input", "output", "args", "api_key", "headers"})
 _SECRET = re.compile(r"(sk-ant-[\w-]+|sk-[A-Za-z0-9]{20,}|Bearer\s+\S+|(?i:api[_-]?key)=\S+)")
+
+
+def scrub(text: str) -> str:
+    """Mask anything that looks like a credential in free text (recorded requests and responses)."""
+    return _SECRET.sub("[secret]", text)
 
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

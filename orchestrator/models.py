@@ -37,6 +37,10 @@ class ModelProvider(Protocol):
 
     def chat_model(self, model: str) -> BaseChatModel: ...
 
+    def model_id(self, model: str) -> str:
+        """The concrete model behind an agent's model value (what the price table and records name)."""
+        ...
+
 
 @dataclass
 class AnthropicProvider:
@@ -84,6 +88,9 @@ class FixedProvider:
 
     def chat_model(self, model: str) -> BaseChatModel:
         return self.model
+
+    def model_id(self, model: str) -> str:
+        return model
 
 
 def select_provider(

@@ -1,8 +1,9 @@
-"""Running the graph: `Orchestrator.run / arun / astream / batch` and the `RunResult` they return.
+"""Running the graph: `Orchestrator.run / arun / astream / resume / batch` and the `RunResult`.
 
-Definitions (agent files, the graph) are data built elsewhere; this module owns a run's lifecycle: a
-run id bound into every log line, the input, streaming progress, and turning the final state into a
-result (or a clean failure that names the run).
+Definitions (agent files, the graph) are data built elsewhere; this module owns a run's lifecycle: a run
+id bound into every log line, durable checkpoints (SQLite by default) so a crashed, failed or
+budget-stopped run resumes where it stopped, permission asks answered and resumed, and the final state
+turned into a result priced from the cost ledger.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import structlog
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from orchestrator.agent_spec import AgentSpec
@@ -27,19 +30,23 @@ from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
-from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunState, Usage, add_usage
+from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunState
+from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.models import ModelProvider
+from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.router import Router, build_router
+from orchestrator.run_store import RunStatus, RunStore, default_db_path
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["AskHandler", "Orchestrator", "RunResult"]
 
 log = structlog.get_logger("orchestrator.run")
 
-RunStatus = Literal["completed", "failed"]
 AskHandler = Callable[[PermissionRequest], Awaitable[Answer]]
 """Answers a permission ask: "allow" this once, "deny", or "always" (this tool / command for the run)."""
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -50,16 +57,10 @@ class RunResult:
     status: RunStatus
     final: str
     route: RouteInfo | None = None
-    delegations: tuple[DelegationRecord, ...] = ()
-    usage_by_agent: Mapping[str, Usage] = field(default_factory=dict)
+    delegations: tuple[Mapping[str, Any], ...] = ()
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    """Tokens and cost_usd in total, `by_agent` and `by_model` (from the cost ledger)."""
     error: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        total = add_usage({}, {"all": Usage(input_tokens=0, output_tokens=0)})
-        for usage in self.usage_by_agent.values():
-            total = add_usage(total, {"all": usage})
-        return total["all"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,26 +68,10 @@ class RunResult:
             "status": self.status,
             "route": dict(self.route) if self.route else None,
             "final": self.final,
-            "delegations": [_delegation_dict(d) for d in self.delegations],
-            "usage": {**self.usage, "by_agent": dict(self.usage_by_agent)},
+            "delegations": [dict(d) for d in self.delegations],
+            "usage": dict(self.usage),
             "error": self.error,
         }
-
-
-def _delegation_dict(record: DelegationRecord) -> dict[str, Any]:
-    return {key: value for key, value in record.items() if key != "id"}
-
-
-def _result(run_id: str, state: Mapping[str, Any]) -> RunResult:
-    messages: list[AnyMessage] = state.get("messages", [])
-    return RunResult(
-        run_id=run_id,
-        status="completed",
-        final=final_text(messages),
-        route=state.get("route"),
-        delegations=tuple(state.get("delegations", [])),
-        usage_by_agent=state.get("usage", {}),
-    )
 
 
 class Orchestrator:
@@ -100,24 +85,42 @@ class Orchestrator:
         workspace: Path | str = ".",
         settings: Settings | None = None,
         router: Router | None = None,
-        checkpointer: BaseCheckpointSaver[Any] | None = None,
         permissions: PermissionPolicy | None = None,
         ask: AskHandler | None = None,
+        db: Path | str | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        prices: PriceTable | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         """`permissions`: Claude Code's modes and rules (default mode: reads allowed, edits and commands
-        ask). `ask` answers those asks (allow / deny / always); without it every ask is denied with a
-        message naming the flag or rule that would allow it."""
+        ask). `ask` answers those asks; without it every ask is denied with a message naming the flag or
+        rule that would allow it. `db`: the SQLite file for checkpoints and run records (default: per
+        user); `checkpointer` replaces the SQLite checkpoints. `options`: what `resume` needs to rebuild
+        this orchestrator (the CLI records its flags there)."""
         loaded = agents if agents is not None else load_agents()
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         if router is None:  # unsure routing decisions go to the provider's cheapest model
-            tiebreak = provider.chat_model("haiku")
-            router = build_router(self.agents, tiebreak=tiebreak, tiebreak_errors=provider.errors)
-        graph = build_graph(
+            router = build_router(self.agents, tiebreak=provider.chat_model("haiku"), tiebreak_errors=provider.errors)
+        self.store = RunStore(db or default_db_path())
+        self.ledger = Ledger(self.store, prices or load_prices())
+        self._graph = build_graph(
             self.agents, provider=provider, workspace=workspace, settings=settings, router=router,
-            permissions=permissions,
-        )  # fmt: skip
+            permissions=permissions, ledger=self.ledger,
+        ).compile()  # fmt: skip
+        self._checkpointer = checkpointer
         self._ask = ask
-        self.graph = graph.compile(checkpointer=checkpointer or InMemorySaver())
+        self._options = dict(options or {})
+
+    @asynccontextmanager
+    async def _compiled(self) -> AsyncIterator[Graph]:
+        """The graph with its checkpointer, opened on the running event loop."""
+        if self._checkpointer is not None:
+            yield self._graph.copy(update={"checkpointer": self._checkpointer})
+            return
+        async with AsyncSqliteSaver.from_conn_string(str(self.store.path)) as saver:
+            await saver.setup()
+            await saver.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at ~1 ms per step
+            yield self._graph.copy(update={"checkpointer": saver})
 
     def _input(self, task: str, agent: str | None) -> RunState:
         if not task.strip():
@@ -132,34 +135,54 @@ class Orchestrator:
         return state
 
     async def astream(
-        self, task: str, *, agent: str | None = None, run_id: str | None = None
+        self, task: str, *, agent: str | None = None, run_id: str | None = None, budget: Budget | None = None
     ) -> AsyncIterator[ProgressEvent | RunResult]:
         """Progress events as they happen, then the RunResult as the last item."""
         run_id = run_id or uuid.uuid4().hex[:12]
-        config: Any = {"configurable": {"thread_id": run_id}, "recursion_limit": 200}
         inputs = self._input(task, agent)
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
-            log.info("run_started", agent=agent)
-            try:
-                async for event in self._until_done(inputs, config):
-                    yield event
-            except RunError as exc:
-                log.error("run_failed", error=str(exc))
-                yield RunResult(run_id=run_id, status="failed", final="", error=str(exc))
-                return
-            state = (await self.graph.aget_state(config)).values
-            result = _result(run_id, state)
-            log.info("run_finished", status=result.status, **result.usage)
-            yield result
+        self.store.start_run(run_id, task, {**self._options, "agent": agent, **_budget_options(budget)})
+        async for item in self._drive(run_id, inputs, budget or Budget()):
+            yield item
 
-    async def _until_done(self, inputs: Any, config: Any) -> AsyncIterator[ProgressEvent]:
+    async def aresume(self, run_id: str, *, budget: Budget | None = None) -> AsyncIterator[ProgressEvent | RunResult]:
+        """Continue an interrupted, failed or budget-stopped run from its last checkpoint. Subtasks whose
+        results were recorded are not run again."""
+        record = self.store.run(run_id)
+        if record.status == "completed":
+            raise UserError(f"run {run_id} already completed; nothing to resume")
+        self.store.mark_running(run_id)
+        async for item in self._drive(run_id, None, budget or _budget_from(record.options)):
+            yield item
+
+    async def _drive(self, run_id: str, command: Any, budget: Budget) -> AsyncIterator[ProgressEvent | RunResult]:
+        config: Any = {"configurable": {"thread_id": run_id}, "recursion_limit": 200}
+        self.ledger.budgets[run_id] = budget
+        status: RunStatus = "completed"
+        error: str | None = None
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            log.info("run_started", resume=command is None)
+            async with self._compiled() as graph:
+                try:
+                    async for event in self._until_done(graph, command, config):
+                        await asyncio.to_thread(self.store.add_event, run_id, event)
+                        yield event
+                except RunError as exc:
+                    status, error = ("budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"), str(exc)
+                    log.error("run_stopped", status=status, error=error)
+                values = (await graph.aget_state(config)).values
+            result = self._result(run_id, values, status, error)
+            self.store.finish_run(run_id, status, final=result.final or None, error=error)
+            log.info("run_finished", status=status, cost_usd=result.usage.get("cost_usd"))
+        self.ledger.budgets.pop(run_id, None)
+        yield result
+
+    async def _until_done(self, graph: Graph, command: Any, config: Any) -> AsyncIterator[ProgressEvent]:
         """Stream the graph; when it stops on permission asks, answer them and resume, until it ends."""
         always: set[str] = set()
-        command: Any = inputs
         while True:
-            async for _namespace, event in self.graph.astream(command, config, stream_mode="custom", subgraphs=True):
+            async for _namespace, event in graph.astream(command, config, stream_mode="custom", subgraphs=True):
                 yield cast(ProgressEvent, event)
-            pending = (await self.graph.aget_state(config)).interrupts
+            pending = (await graph.aget_state(config)).interrupts
             if not pending:
                 return
             answers = {}
@@ -178,17 +201,21 @@ class Orchestrator:
             always.add(request["key"])
         return answer
 
-    async def arun(self, task: str, *, agent: str | None = None, run_id: str | None = None) -> RunResult:
-        async for item in self.astream(task, agent=agent, run_id=run_id):
-            if isinstance(item, RunResult):
-                return item
-        raise RunError("the run ended without a result")  # unreachable unless astream is broken
+    def _result(self, run_id: str, state: Mapping[str, Any], status: RunStatus, error: str | None) -> RunResult:
+        calls = self.store.calls(run_id)
+        messages: list[AnyMessage] = state.get("messages", [])
+        delegations = [_delegation(d, delegation_cost(calls, d["id"])) for d in state.get("delegations", [])]
+        final = final_text(messages) if status == "completed" else ""
+        return RunResult(run_id, status, final, state.get("route"), tuple(delegations), summarize(calls), error)
 
-    def run(self, task: str, *, agent: str | None = None) -> RunResult:
-        return asyncio.run(self.arun(task, agent=agent))
+    async def arun(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
+        return await _last(self.astream(task, agent=agent, budget=budget))
+
+    def run(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
+        return asyncio.run(self.arun(task, agent=agent, budget=budget))
 
     async def abatch(self, tasks: Iterable[str], *, max_concurrency: int = 4) -> list[RunResult]:
-        """Run many tasks, at most `max_concurrency` at a time; results in input order."""
+        """Run many tasks, at most `max_concurrency` at a time, each its own resumable run; results in order."""
         if max_concurrency < 1:
             raise UserError("max_concurrency must be at least 1")
         gate = asyncio.Semaphore(max_concurrency)
@@ -201,3 +228,23 @@ class Orchestrator:
 
     def batch(self, tasks: Iterable[str], *, max_concurrency: int = 4) -> list[RunResult]:
         return asyncio.run(self.abatch(tasks, max_concurrency=max_concurrency))
+
+
+async def _last(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
+    async for item in items:
+        if isinstance(item, RunResult):
+            return item
+    raise RunError("the run ended without a result")
+
+
+def _delegation(record: DelegationRecord, cost: float) -> dict[str, Any]:
+    return {**record, "cost_usd": round(cost, 6)}
+
+
+def _budget_options(budget: Budget | None) -> dict[str, float | None]:
+    budget = budget or Budget()
+    return {"max_cost": budget.max_cost, "max_delegation_cost": budget.max_delegation_cost}
+
+
+def _budget_from(options: Mapping[str, Any]) -> Budget:
+    return Budget(options.get("max_cost"), options.get("max_delegation_cost"))

@@ -67,7 +67,12 @@ async def test_senior_delegates_two_parallel_subtasks_over_the_messages_api(
     first, second = _junior_first_turns(requests)
     assert overlapping(first, second)
     assert "sk-ant-test-secret" not in repr(requests)
-    assert result.usage["input_tokens"] > 0
+    usage = result.usage
+    assert usage["input_tokens"] > 0 and usage["cache_write_tokens"] > 0 and usage["cache_read_tokens"] > 0
+    assert set(usage["by_model"]) == {"claude-opus-4-6", "claude-sonnet-4-6"}
+    assert set(usage["by_agent"]) == {"senior-ml-engineer", "ml-engineer"}
+    assert usage["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in usage["by_model"].values()))
+    assert all(d["cost_usd"] > 0 for d in result.delegations)
 
 
 def test_cli_run_json_against_the_server(server: MessagesServer, tmp_path: Path) -> None:
@@ -100,5 +105,9 @@ def test_cli_run_json_against_the_server(server: MessagesServer, tmp_path: Path)
         ("ml-engineer", 1, "approve")
     ] * 2
     assert payload["usage"]["input_tokens"] > 0 and payload["usage"]["output_tokens"] > 0
+    assert payload["usage"]["cost_usd"] > 0 and set(payload["usage"]["by_agent"]) == {
+        "senior-ml-engineer",
+        "ml-engineer",
+    }
     assert "provider: anthropic (ANTHROPIC_API_KEY is set)" in done.stderr
     assert "delegating to ml-engineer" in done.stderr

@@ -78,6 +78,7 @@ class Message:
     stop_reason: str | None = None  # None: "tool_use" if any tool_use block, else "end_turn"
     usage: tuple[int, int] | None = None  # (input_tokens, output_tokens); None: derived from sizes
     delay: float = 0.0
+    cache: tuple[int, int] = (0, 0)  # (cache_creation_input_tokens, cache_read_input_tokens)
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,8 @@ def _usage(message: Message, raw_size: int) -> dict[str, int]:
     return {
         "input_tokens": inputs,
         "output_tokens": outputs,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": message.cache[0],
+        "cache_read_input_tokens": message.cache[1],
     }
 
 

@@ -1,0 +1,41 @@
+"""What every `orchestrate` command shares: the stderr console, failing with a one-line reason, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from orchestrator.errors import UserError
+from orchestrator.loader import AgentLintError, AgentSet, load_agents
+
+__all__ = ["AgentsDirOpt", "DbOpt", "JsonOpt", "err", "fail", "load"]
+
+err = Console(stderr=True, highlight=False)
+
+AgentsDirOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--agents-dir", help="Extra directory of agent .md files (highest precedence; repeatable)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+DbOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--db", help="SQLite file for checkpoints and run records (default: per-user data dir)."),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Exit with one line on stderr: 2 for bad input, 1 for a failed run."""
+    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load(agents_dir: list[Path] | None, *, strict: bool = False) -> AgentSet:
+    try:
+        return load_agents(agents_dir or [], strict=strict)
+    except AgentLintError:
+        raise
+    except UserError as exc:
+        fail(str(exc))

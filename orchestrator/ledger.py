@@ -1,0 +1,89 @@
+"""The cost ledger: every model call priced and recorded, and budgets enforced before each call.
+
+Budgets are checked *before* a call against what is already spent, so a run overshoots its cap by at
+most the call that crossed it (per concurrently running branch). A delegation's spend is every call
+whose delegation path starts with that delegation's, so nested work counts toward its parents' caps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from orchestrator.errors import RunError
+from orchestrator.pricing import PriceTable, TokenCounts
+from orchestrator.run_store import CallRecord, RunStore
+
+__all__ = ["DELEGATION", "Budget", "BudgetExceeded", "Ledger", "delegation_cost", "summarize"]
+
+DELEGATION: ContextVar[str] = ContextVar("orchestrate_delegation", default="")
+"""Path of Task call ids ("id1/id2/") from the top agent to the running context; set by the delegate node."""
+
+
+class BudgetExceeded(RunError):
+    """The next model call would exceed a cost cap; the run stops, resumable with a higher cap."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_cost: float | None = None
+    """USD for the whole run."""
+    max_delegation_cost: float | None = None
+    """USD for any one delegation, including what it delegates in turn."""
+
+
+@dataclass
+class Ledger:
+    store: RunStore
+    prices: PriceTable
+    budgets: dict[str, Budget] = field(default_factory=dict)
+
+    async def acheck(self, run_id: str, delegation: str) -> None:
+        """`check` off the event loop (the checkpointer shares the SQLite file and needs the loop to commit)."""
+        await asyncio.to_thread(self.check, run_id, delegation)
+
+    async def arecord(self, run_id: str, call: CallRecord) -> None:
+        await asyncio.to_thread(self.store.add_call, run_id, call)
+
+    def check(self, run_id: str, delegation: str) -> None:
+        """Raise BudgetExceeded if the run or an enclosing delegation has used up its cap."""
+        budget = self.budgets.get(run_id, Budget())
+        if budget.max_cost is not None and (spent := self.store.spent(run_id)) >= budget.max_cost:
+            raise BudgetExceeded(f"run {run_id} spent ${spent:.4f} of its ${budget.max_cost:.4f} cap (--max-cost)")
+        if budget.max_delegation_cost is None:
+            return
+        parts = delegation.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth]) + "/"
+            if (spent := self.store.spent(run_id, prefix)) >= budget.max_delegation_cost:
+                cap = budget.max_delegation_cost
+                raise BudgetExceeded(
+                    f"delegation {parts[depth - 1]} spent ${spent:.4f} of its ${cap:.4f} cap (--max-delegation-cost)"
+                )
+
+    def cost(self, model_id: str, tokens: TokenCounts) -> float:
+        return self.prices.cost(model_id, tokens)
+
+
+def _add(total: dict[str, float], call: CallRecord) -> None:
+    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"):
+        total[key] = total.get(key, 0) + getattr(call, key)
+
+
+def summarize(calls: list[CallRecord]) -> dict[str, object]:
+    """Totals of a run's calls, with the same totals per agent and per model."""
+    total: dict[str, float] = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
+    total["cost_usd"] = 0.0
+    by_agent: dict[str, dict[str, float]] = {}
+    by_model: dict[str, dict[str, float]] = {}
+    for call in calls:
+        _add(total, call)
+        _add(by_agent.setdefault(call.agent, {}), call)
+        _add(by_model.setdefault(call.model, {}), call)
+    return {**total, "calls": len(calls), "by_agent": by_agent, "by_model": by_model}
+
+
+def delegation_cost(calls: list[CallRecord], call_id: str) -> float:
+    """What one delegation cost, including what it delegated in turn."""
+    return sum(c.cost_usd for c in calls if f"{call_id}/" in c.delegation)

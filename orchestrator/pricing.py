@@ -1,0 +1,88 @@
+"""Dollar cost of a model call, from one dated price table (`orchestrator/data/prices.json`).
+
+Override the table with ORCHESTRATE_PRICES=path.json (same shape). Models are priced by exact id, then by
+family ("opus", "sonnet", "haiku" in the id); anything else (a local GGUF model) costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from orchestrator.errors import UserError
+
+__all__ = ["FREE", "Price", "PriceTable", "TokenCounts", "load_prices"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+FREE = Price(0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """One call's tokens. `input` excludes the cached parts, which are counted separately."""
+
+    input: int
+    output: int
+    cache_write: int = 0
+    cache_read: int = 0
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    as_of: str
+    models: Mapping[str, Price]
+    families: Mapping[str, Price]
+
+    def price(self, model: str) -> Price:
+        if model in self.models:
+            return self.models[model]
+        return next((price for family, price in self.families.items() if family in model), FREE)
+
+    def cost(self, model: str, tokens: TokenCounts) -> float:
+        price = self.price(model)
+        micro = (
+            tokens.input * price.input
+            + tokens.output * price.output
+            + tokens.cache_write * price.cache_write
+            + tokens.cache_read * price.cache_read
+        )
+        return micro / 1_000_000
+
+
+def _prices(raw: Mapping[str, Mapping[str, float]], source: str) -> dict[str, Price]:
+    try:
+        return {name: Price(**values) for name, values in raw.items()}
+    except TypeError as exc:
+        raise UserError(f"{source}: each price needs input, output, cache_write, cache_read ({exc})") from exc
+
+
+def load_prices(path: Path | None = None) -> PriceTable:
+    """The price table: `path`, else ORCHESTRATE_PRICES, else the bundled one."""
+    override = path or (Path(os.environ["ORCHESTRATE_PRICES"]) if os.environ.get("ORCHESTRATE_PRICES") else None)
+    source = str(override) if override else "orchestrator/data/prices.json"
+    try:
+        text = (
+            override.read_text()
+            if override
+            else resources.files("orchestrator").joinpath("data/prices.json").read_text()
+        )
+        data = json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"price table {source}: {exc}") from exc
+    return PriceTable(
+        str(data.get("as_of", "?")), _prices(data.get("models", {}), source), _prices(data.get("families", {}), source)
+    )

@@ -112,7 +112,9 @@ def graph(
     agents_dir: AgentsDirOpt = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="mermaid, ascii, png or svg (default: from -o's suffix, else mermaid)."),
+        typer.Option(
+            "--format", help="mermaid, ascii, png or svg (default: from -o's suffix .png/.svg/.txt, else mermaid)."
+        ),
     ] = None,
     output: Annotated[
         Path | None,

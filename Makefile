@@ -8,7 +8,7 @@ TASK ?= design a RAG pipeline
 WORKSPACE ?= out
 ORCHESTRATE_FLAGS ?=
 
-.PHONY: install dev lint test run
+.PHONY: install dev sysdeps lint test run
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,12 +20,15 @@ install: $(BIN)/python
 dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[local,dev]'
 
+sysdeps:
+	bash scripts/sysdeps.sh
+
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p orchestrator
 
-test: lint
+test: lint sysdeps
 	$(BIN)/pytest
 
 # The main job on the embedded default: fetch + verify the local models, then run in ./out (a scratch

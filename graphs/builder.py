@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import structlog
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 
@@ -28,6 +29,8 @@ from orchestrator.tools.registry import ALL_TOOLS
 
 __all__ = ["build_graph"]
 
+log = structlog.get_logger("orchestrator.route")
+
 
 async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
     """Pick the agent (unless the caller already did) and open its conversation with the task."""
@@ -41,6 +44,7 @@ async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
             method=decision.method,
         )
     spec = deps.agents[route["agent"]]
+    log.info("routed", agent=spec.name, confidence=round(route["confidence"], 4), method=route["method"])
     emit("route", spec.name, depth=0, confidence=route["confidence"], detail=route["reason"])
     return {
         "route": route,

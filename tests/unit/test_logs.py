@@ -29,3 +29,13 @@ def test_redact_drops_payloads_and_masks_credentials() -> None:
     clean = redact(None, "info", event)
     assert clean["prompt"] == "[redacted]"
     assert "abc123" not in clean["url"] and "sk-ant" not in clean["note"]
+
+
+async def test_the_routing_decision_is_logged_with_its_method(tmp_path: Path) -> None:
+    model = ScriptedModel([Reply(ai("done"))])
+    orchestrator = Orchestrator(load_agents(cwd=tmp_path, home=tmp_path), provider=FixedProvider(model))
+    with capture_logs() as logs:
+        result = await orchestrator.arun("Write a pytest unit test for parse_config in config.py")
+    [routed] = [e for e in logs if e["event"] == "routed"]
+    assert (routed["agent"], routed["method"]) == ("ml-engineer", "classifier") and routed["confidence"] > 0.6
+    assert result.route is not None and result.route["method"] == "classifier"

@@ -86,3 +86,17 @@ async def test_a_run_stops_at_its_cap_and_resumes_with_a_higher_one(tmp_path: Pa
     model.assert_complete()  # nothing was asked twice
     assert resumed.status == "completed" and resumed.final == "Done."  # type: ignore[union-attr]
     assert resumed.usage["calls"] == 4  # type: ignore[union-attr]
+
+
+async def test_batch_runs_each_task_as_its_own_recorded_run(tmp_path: Path) -> None:
+    tasks = ["Write a unit test for load_csv", "Fix the typo in train.py", "Add type hints to utils.py"]
+    model = ScriptedModel([Reply(ai(f"did: {t}"), when=lambda c, t=t: c.first_human == t) for t in tasks])
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    orchestrator = Orchestrator(agents, provider=FixedProvider(model), workspace=tmp_path, db=tmp_path / "b.sqlite")
+    results = await orchestrator.abatch(tasks, max_concurrency=2)
+    model.assert_complete()
+    assert [r.final for r in results] == [f"did: {t}" for t in tasks]
+    assert len({r.run_id for r in results}) == 3
+    assert sorted(r.task for r in orchestrator.store.runs()) == sorted(tasks)
+    with pytest.raises(UserError, match="max_concurrency must be at least 1"):
+        await orchestrator.abatch(tasks, max_concurrency=0)

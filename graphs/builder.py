@@ -45,7 +45,7 @@ async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
         )
     spec = deps.agents[route["agent"]]
     log.info("routed", agent=spec.name, confidence=round(route["confidence"], 4), method=route["method"])
-    emit("route", spec.name, depth=0, confidence=route["confidence"], detail=route["reason"])
+    emit("route", spec.name, depth=0, confidence=route["confidence"], detail=route["reason"], method=route["method"])
     return {
         "route": route,
         "agent": spec.name,

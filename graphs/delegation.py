@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 
 from orchestrator.errors import ModelCallError
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.progress import emit
+from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
 from orchestrator.ledger import DELEGATION
@@ -55,7 +55,8 @@ def _record(brief: Brief, status: Any, verdicts: list[Verdict], files: list[str]
 
 
 def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
-    emit("refused" if status == "refused" else "failed", brief["agent"], depth=brief["depth"], detail=text)
+    kind: EventKind = "refused" if status == "refused" else "failed"
+    emit(kind, brief["agent"], depth=brief["depth"], detail=text, call_id=brief["call_id"])
     message = ToolMessage(f"Error: {text}", tool_call_id=brief["call_id"], name="Task", status="error")
     return {"messages": [message], "delegations": [_record(brief, status, [], [])]}
 

@@ -25,6 +25,9 @@ class ProgressEvent(TypedDict, total=False):
     decision: str
     round: int
     call_id: str
+    """The tool call this event is about: a Task call (delegate, verdict, returned, refused, failed) or a tool call."""
+    method: str
+    """How the route was decided (route events): classifier, description, tiebreak-model, default, forced."""
 
 
 def emit(event: EventKind, agent: str, **fields: object) -> None:

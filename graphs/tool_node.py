@@ -107,7 +107,7 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="tools"):
         checked = [check(call, spec, state["depth"], deps) for call in calls]  # all asks happen before any run
         for item in checked:
-            emit("tool", spec.name, depth=state["depth"], detail=item.call["name"])
+            emit("tool", spec.name, depth=state["depth"], detail=item.call["name"], call_id=item.call["id"])
             text, ok = await execute(item, ctx, deps)
             status = "success" if ok else "error"
             messages.append(ToolMessage(text, tool_call_id=item.call["id"], name=item.call["name"], status=status))

@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.prompt import Prompt
 
 from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load
+from orchestrator._cli_trace import write_trace_html
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
@@ -174,6 +175,10 @@ def run(
     max_delegation_cost: DelegationCostOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
+    trace_html: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--trace-html", help="Write the run's HTML trace to FILE when it ends (also when it fails)."),
+    ] = None,
 ) -> None:
     """Run a task: route it, let the agents work and delegate, print the final answer."""
     options = RunOptions(
@@ -186,6 +191,8 @@ def run(
         result = asyncio.run(_show(orchestrator.astream(task, agent=agent, budget=budget)))
     except OrchestrateError as exc:
         fail(str(exc))
+    if trace_html is not None:
+        write_trace_html(orchestrator.store, result.run_id, trace_html)
     _report(result, as_json)
 
 

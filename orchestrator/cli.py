@@ -148,8 +148,9 @@ def graph(
 def _mount() -> None:
     from orchestrator._cli_models import models_app
     from orchestrator._cli_runs import batch, resume, run, runs
+    from orchestrator._cli_trace import replay, show
 
-    for command in (run, resume, runs, batch):
+    for command in (run, resume, runs, batch, show, replay):
         app.command()(command)
     app.add_typer(models_app, name="models", help="Fetch and list the local models (offline default).")
 

@@ -1,0 +1,180 @@
+"""`orchestrate show / replay`: see what a recorded run did, and re-execute it without the API.
+
+`show` renders the run's trace (orchestrator/trace.py) as a terminal tree, JSON, Mermaid or one offline
+HTML page. `replay` runs the recorded task through today's graph with the recorded answers
+(orchestrator/replay.py) and says where the behaviour first differs; exit status 1 when it does, so a
+recorded run works as a regression test in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Optional, cast, get_args
+
+import typer
+from rich.console import Console
+
+from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load
+from orchestrator.config import Settings
+from orchestrator.errors import OrchestrateError, UserError
+from orchestrator.models import ProviderName, select_provider
+from orchestrator.replay import ReplayReport, areplay
+from orchestrator.run_store import RunStore, default_db_path
+from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
+from orchestrator.trace import Trace, load_trace, render_json, render_mermaid, render_tree
+from orchestrator.trace_html import render_html
+
+__all__ = ["replay", "show", "write_trace_html"]
+
+_FORMATS = ("tree", "json", "mermaid", "html")
+_SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def _format(fmt: str | None, output: Path | None) -> str:
+    """--format, else from -o's suffix, else tree."""
+    if fmt is None:
+        return _SUFFIXES.get(output.suffix.lower(), "tree") if output is not None else "tree"
+    if fmt not in _FORMATS:
+        raise UserError(f"--format must be one of {', '.join(_FORMATS)}, not {fmt!r}")
+    return fmt
+
+
+def _render(trace: Trace, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(trace) + "\n"
+    if fmt == "mermaid":
+        return render_mermaid(trace)
+    if fmt == "html":
+        return render_html(trace)
+    buffer = io.StringIO()  # the tree, as plain text for a file or a pipe
+    Console(file=buffer, width=140, color_system=None, highlight=False).print(render_tree(trace))
+    return buffer.getvalue()
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: {exc.strerror}") from exc
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run to show (see `orchestrate runs`).")],
+    fmt: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--format", help="tree, json, mermaid or html (default: from -o's suffix, else tree)."),
+    ] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,  # noqa: UP045
+    db: DbOpt = None,
+) -> None:
+    """What a run actually did: route, turns, tool calls, delegations with briefs, verdicts, errors, and per
+    node model, tokens, cost and duration. html is one offline file with a timeline of parallel branches."""
+    try:
+        chosen = _format(fmt, output)
+        trace = load_trace(RunStore(db or default_db_path()), run_id)
+        if chosen == "tree" and output is None and sys.stdout.isatty():
+            Console(highlight=False).print(render_tree(trace))
+            return
+        text = _render(trace, chosen)
+        if output is not None:
+            _write(output, text, "--output")
+            return
+    except UserError as exc:
+        fail(str(exc))
+    sys.stdout.write(text)
+
+
+def write_trace_html(store: RunStore, run_id: str, path: Path) -> None:
+    """`run --trace-html FILE`: the finished (or failed) run's page; a failure to write only warns, the run's
+    own outcome is what the command reports."""
+    try:
+        _write(path, render_html(load_trace(store, run_id)), "--trace-html")
+    except UserError as exc:
+        err.print(f"[yellow]warning:[/yellow] {exc}", soft_wrap=True)
+        return
+    err.print(f"trace: {path}", style="dim", soft_wrap=True)
+
+
+def _permissions(options: Mapping[str, Any], mode: str | None) -> PermissionPolicy:
+    """The recorded run's permission rules (its workspace settings and --settings) and mode."""
+    files = [Path(str(options.get("workspace", "."))) / ".claude" / "settings.json"]
+    if options.get("settings"):
+        files.append(Path(str(options["settings"])))
+    rules = load_settings(files)
+    chosen = mode or options.get("permission_mode") or rules.default_mode or "default"
+    return PermissionPolicy(mode=cast(PermissionMode, chosen), rules=rules)
+
+
+def _print_report(report: ReplayReport, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+        return
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+
+
+async def _replay(
+    run_id: str, db: Path | None, extra_dirs: list[Path], workspace: Path | None, from_step: int | None,
+    provider: str | None, mode: str | None,
+) -> ReplayReport:  # fmt: skip
+    store = RunStore(db or default_db_path())
+    try:
+        record = store.run(run_id)
+    finally:
+        store.close()
+    if mode is not None and mode not in get_args(PermissionMode):
+        raise UserError(f"--permission-mode must be one of {', '.join(get_args(PermissionMode))}, not {mode!r}")
+    if provider is not None and from_step is None:
+        raise UserError("--provider goes with --from-step N: a plain replay makes no API calls at all")
+    dirs = [Path(d) for d in record.options.get("agents_dirs") or []] + extra_dirs
+    live = None
+    if provider is not None:
+        live, why = select_provider(cast(ProviderName, provider), settings=Settings.from_env())
+        err.print(why, style="dim")
+    return await areplay(
+        run_id, db=db or default_db_path(), agents=load(dirs), workspace=workspace, settings=Settings.from_env(),
+        permissions=_permissions(record.options, mode), from_step=from_step, live=live,
+    )  # fmt: skip
+
+
+def replay(
+    run_id: Annotated[str, typer.Argument(help="The recorded run to re-execute.")],
+    workspace: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Run the tools here (default: a fresh empty temporary directory, removed afterwards)."),
+    ] = None,
+    agents_dir: AgentsDirOpt = None,
+    from_step: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--from-step", help="Answer recorded steps 0..N-1 from the recording, later calls live."),
+    ] = None,
+    provider: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="With --from-step: anthropic or local, where the live calls go."),
+    ] = None,
+    permission_mode: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Override the recorded permission mode."),
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-execute a recorded run through the current graph with the recorded model answers (no API call) and
+    report the first step where its behaviour diverges; exit 1 if it does. Tools really run, in a scratch
+    workspace: a run whose tools read files that existed before it diverges unless --workspace holds them."""
+    if provider is not None and provider not in ("anthropic", "local"):
+        fail(f"--provider must be anthropic or local, not {provider!r}")
+    try:
+        report = asyncio.run(
+            _replay(run_id, db, list(agents_dir or []), workspace, from_step, provider, permission_mode)
+        )
+    except OrchestrateError as exc:
+        fail(str(exc))
+    _print_report(report, as_json)
+    if not report.same:
+        raise typer.Exit(1)

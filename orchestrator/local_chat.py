@@ -745,6 +745,12 @@ class LocalProvider:
         path = locate(MODELS[role], self._paths.get(role))
         return ChatLocalLlama(engine=self._engine(path), model_name=f"local-{role}:{path.name}")
 
+    def model_id(self, model: str) -> str:
+        """What records and the price table name (a local model costs nothing: no Claude family in it)."""
+        role = self.role_for(model)
+        override = self._paths.get(role)
+        return f"local-{role}:{override.name if override else MODELS[role].filename}"
+
     def _engine(self, path: Path) -> LocalEngine:
         key = path.resolve()
         with self._lock:

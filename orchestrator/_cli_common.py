@@ -21,8 +21,12 @@ AgentsDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 DbOpt = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--db", help="SQLite file for checkpoints and run records (default: per-user data dir)."),
+    Optional[str],  # noqa: UP045 - a str: pathlib would fold the // of a postgresql:// URL
+    typer.Option(
+        "--db",
+        help="Where checkpoints and run records live: a SQLite file, or a postgresql://user@host/db URL "
+        "(needs the postgres extra). Default: env ORCHESTRATE_DB, else a SQLite file in the per-user data dir.",
+    ),
 ]
 
 

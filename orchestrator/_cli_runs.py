@@ -28,7 +28,7 @@ from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.ledger import Budget
 from orchestrator.models import ProviderName, select_provider
 from orchestrator.router import iter_task_lines
-from orchestrator.run_store import RunStore, default_db_path
+from orchestrator.run_store import open_store
 from orchestrator.runner import Orchestrator, RunResult
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
 
@@ -104,7 +104,7 @@ async def _ask_on_terminal(request: PermissionRequest) -> Answer:
     return {"y": "allow", "always": "always"}.get(choice, "deny")  # type: ignore[return-value]
 
 
-def _orchestrator(options: RunOptions, db: Path | None, *, interactive: bool) -> Orchestrator:
+def _orchestrator(options: RunOptions, db: str | None, *, interactive: bool) -> Orchestrator:
     options.validate()
     agents = load([Path(d) for d in options.agents_dirs])
     settings = Settings.from_env()
@@ -205,7 +205,8 @@ def resume(
 ) -> None:
     """Continue an interrupted, failed or budget-stopped run where it stopped."""
     try:
-        record = RunStore(db or default_db_path()).run(run_id)
+        with open_store(db) as store:
+            record = store.run(run_id)
         fields = {k: v for k, v in record.options.items() if k in RunOptions.__dataclass_fields__}
         options = RunOptions(**{**fields, "agents_dirs": tuple(fields.get("agents_dirs", ()))})
         orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty())
@@ -218,7 +219,11 @@ def resume(
 
 def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """List recent runs: id, status, cost, when, task."""
-    records = RunStore(db or default_db_path()).runs()
+    try:
+        with open_store(db) as store:
+            records = store.runs()
+    except UserError as exc:
+        fail(str(exc))
     if as_json:
         rows = [
             {"run_id": r.run_id, "task": r.task, "status": r.status, "started": r.started, "cost_usd": r.cost_usd}

@@ -24,7 +24,7 @@ from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
 from orchestrator.models import ProviderName, select_provider
 from orchestrator.replay import ReplayReport, areplay
-from orchestrator.run_store import RunStore, default_db_path
+from orchestrator.run_store import RunStore, open_store
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
 from orchestrator.trace import Trace, load_trace, render_json, render_mermaid, render_tree
 from orchestrator.trace_html import render_html
@@ -76,7 +76,8 @@ def show(
     node model, tokens, cost and duration. html is one offline file with a timeline of parallel branches."""
     try:
         chosen = _format(fmt, output)
-        trace = load_trace(RunStore(db or default_db_path()), run_id)
+        with open_store(db) as store:
+            trace = load_trace(store, run_id)
         if chosen == "tree" and output is None and sys.stdout.isatty():
             Console(highlight=False).print(render_tree(trace))
             return
@@ -119,10 +120,10 @@ def _print_report(report: ReplayReport, as_json: bool) -> None:
 
 
 async def _replay(
-    run_id: str, db: Path | None, extra_dirs: list[Path], workspace: Path | None, from_step: int | None,
+    run_id: str, db: str | None, extra_dirs: list[Path], workspace: Path | None, from_step: int | None,
     provider: str | None, mode: str | None,
 ) -> ReplayReport:  # fmt: skip
-    store = RunStore(db or default_db_path())
+    store = open_store(db)
     try:
         record = store.run(run_id)
     finally:
@@ -137,7 +138,7 @@ async def _replay(
         live, why = select_provider(cast(ProviderName, provider), settings=Settings.from_env())
         err.print(why, style="dim")
     return await areplay(
-        run_id, db=db or default_db_path(), agents=load(dirs), workspace=workspace, settings=Settings.from_env(),
+        run_id, db=db, agents=load(dirs), workspace=workspace, settings=Settings.from_env(),
         permissions=_permissions(record.options, mode), from_step=from_step, live=live,
     )  # fmt: skip
 

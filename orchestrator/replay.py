@@ -43,7 +43,7 @@ from orchestrator.ledger import DELEGATION, Budget
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.models import ModelProvider
 from orchestrator.router import Method, RouteDecision, Router, build_router
-from orchestrator.run_store import CallRecord, RunRecord, RunStore, default_db_path
+from orchestrator.run_store import CallRecord, RunRecord, RunStore, open_store
 from orchestrator.runner import AskHandler, Orchestrator
 from orchestrator.tools.permissions import PermissionPolicy
 
@@ -499,7 +499,7 @@ def _orchestrator(
     return Orchestrator(
         setup.agents, provider=provider, workspace=workspace, settings=setup.settings, permissions=setup.permissions,
         router=_router(setup.agents, _recorded_route(events), recording), ask=_recorded_answers(events),
-        db=store.path, options=options,
+        db=store.target, options=options,
     )  # fmt: skip
 
 
@@ -520,7 +520,7 @@ async def areplay(
     `agents`, `settings`, `permissions`: the graph to replay through (default: the run's agent dirs,
     settings from the environment, default permissions); change them to test a change. `from_step=N`
     with `live=`: recorded steps 0..N-1 answer from the recording, later calls go to `live`."""
-    store = RunStore(db or default_db_path())
+    store = open_store(db)
     try:
         record, calls = store.run(run_id), store.calls(run_id)
         _check_steps(calls, from_step, live)

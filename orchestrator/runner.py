@@ -36,7 +36,8 @@ from orchestrator.loader import AgentSet, load_agents
 from orchestrator.models import ModelProvider
 from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.router import Router, build_router
-from orchestrator.run_store import RunStatus, RunStore, default_db_path
+from orchestrator.run_store import RunStatus, open_store
+from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["AskHandler", "Orchestrator", "RunResult"]
@@ -94,14 +95,15 @@ class Orchestrator:
     ) -> None:
         """`permissions`: Claude Code's modes and rules (default mode: reads allowed, edits and commands
         ask). `ask` answers those asks; without it every ask is denied with a message naming the flag or
-        rule that would allow it. `db`: the SQLite file for checkpoints and run records (default: per
-        user); `checkpointer` replaces the SQLite checkpoints. `options`: what `resume` needs to rebuild
-        this orchestrator (the CLI records its flags there)."""
+        rule that would allow it. `db`: where checkpoints and run records live, a SQLite file or a
+        `postgresql://` URL (default: env ORCHESTRATE_DB, else a per-user SQLite file); `checkpointer`
+        replaces the checkpoints. `options`: what `resume` needs to rebuild this orchestrator (the CLI
+        records its flags there)."""
         loaded = agents if agents is not None else load_agents()
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         if router is None:  # unsure routing decisions go to the provider's cheapest model
             router = build_router(self.agents, tiebreak=provider.chat_model("haiku"), tiebreak_errors=provider.errors)
-        self.store = RunStore(db or default_db_path())
+        self.store = open_store(db)
         self.ledger = Ledger(self.store, prices or load_prices())
         self._graph = build_graph(
             self.agents, provider=provider, workspace=workspace, settings=settings, router=router,
@@ -116,6 +118,10 @@ class Orchestrator:
         """The graph with its checkpointer, opened on the running event loop."""
         if self._checkpointer is not None:
             yield self._graph.copy(update={"checkpointer": self._checkpointer})
+            return
+        if isinstance(self.store, PostgresRunStore):  # checkpoints go where the run records go
+            async with postgres_checkpointer(self.store.target) as pg_saver:
+                yield self._graph.copy(update={"checkpointer": pg_saver})
             return
         async with AsyncSqliteSaver.from_conn_string(str(self.store.path)) as saver:
             await saver.setup()
@@ -140,7 +146,10 @@ class Orchestrator:
         """Progress events as they happen, then the RunResult as the last item."""
         run_id = run_id or uuid.uuid4().hex[:12]
         inputs = self._input(task, agent)
-        self.store.start_run(run_id, task, {**self._options, "agent": agent, **_budget_options(budget)})
+        options = {**self._options, "agent": agent, **_budget_options(budget)}
+        # store writes go off the event loop: another run's checkpointer may hold the SQLite write lock
+        # and needs the loop to commit
+        await asyncio.to_thread(self.store.start_run, run_id, task, options)
         async for item in self._drive(run_id, inputs, budget or Budget()):
             yield item
 
@@ -150,7 +159,7 @@ class Orchestrator:
         record = self.store.run(run_id)
         if record.status == "completed":
             raise UserError(f"run {run_id} already completed; nothing to resume")
-        self.store.mark_running(run_id)
+        await asyncio.to_thread(self.store.mark_running, run_id)
         async for item in self._drive(run_id, None, budget or _budget_from(record.options)):
             yield item
 
@@ -171,7 +180,7 @@ class Orchestrator:
                     log.error("run_stopped", status=status, error=error)
                 values = (await graph.aget_state(config)).values
             result = self._result(run_id, values, status, error)
-            self.store.finish_run(run_id, status, final=result.final or None, error=error)
+            await asyncio.to_thread(self.store.finish_run, run_id, status, final=result.final or None, error=error)
             log.info("run_finished", status=status, cost_usd=result.usage.get("cost_usd"))
         self.ledger.budgets.pop(run_id, None)
         yield result

@@ -30,6 +30,7 @@ def _no_network_no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     # run records and checkpoints go to a throwaway per-user data dir (the model cache stays shared)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.delenv("ORCHESTRATE_DB", raising=False)  # never a developer's real database
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_URL", "ANTHROPIC_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
 

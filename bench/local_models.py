@@ -1,27 +1,34 @@
 """Throughput of the local models on this machine: prompt processing and generation tokens/s, load
-time, and the adapter's first-call and warm latencies for one agent turn.
+time, and the adapter's first-call and warm latencies for one agent turn; optionally the wall time of the
+offline main job (route, delegate, junior tools, review, answer) on the real graph.
 
     .venv/bin/python bench/local_models.py [--models senior junior] [--prompt-tokens 400] [--gen-tokens 128]
+    .venv/bin/python bench/local_models.py --main-job 3 [--task "design a RAG pipeline"] [--models]
 
 Models must be pulled first (`orchestrate models pull`). Numbers are noisy on shared machines; each
-figure is the best of --repeat runs, with the KV cache reset before every measurement.
+throughput figure is the best of --repeat runs, with the KV cache reset before every measurement. Each
+main-job run gets a fresh temporary workspace (its path is part of the prompt, so runs differ).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from orchestrator import Orchestrator, RunResult, load_agents
 from orchestrator.local_chat import LocalProvider
 from orchestrator.local_models import MODELS, locate
+from orchestrator.tools.permissions import PermissionPolicy
 
-__all__ = ["Row", "main"]
+__all__ = ["JobRow", "Row", "main"]
 
 FILLER = "The quick brown fox jumps over the lazy dog while the compiler checks every type annotation. "
 TOOLS: list[dict[str, Any]] = [
@@ -124,20 +131,85 @@ def measure(role: str, args: argparse.Namespace) -> Row:
     return Row(role, load_s, p_tps, g_tps, first, warm)
 
 
+@dataclass(frozen=True)
+class JobRow:
+    """One run of the main job."""
+
+    seconds: float
+    status: str
+    delegations: int
+    verdicts: str
+    junior_tools: str
+    files: str
+    final_chars: int
+
+
+async def _main_job(task: str, workspace: Path) -> JobRow:
+    orchestrator = Orchestrator(
+        load_agents(cwd=workspace, home=workspace),
+        provider=LocalProvider(),
+        workspace=workspace,
+        permissions=PermissionPolicy(mode="acceptEdits"),
+        db=workspace / ".runs.db",
+    )
+    started = time.perf_counter()
+    tools: list[str] = []
+    result: RunResult | None = None
+    async for item in orchestrator.astream(task):
+        if isinstance(item, RunResult):
+            result = item
+        elif item.get("event") == "tool" and item.get("depth", 0) > 0:
+            tools.append(str(item.get("detail")))
+    assert result is not None
+    verdicts = [v["decision"] for d in result.delegations for v in d["verdicts"]]
+    files = [f for d in result.delegations for f in d["files_changed"]]
+    return JobRow(
+        time.perf_counter() - started,
+        result.status,
+        len(result.delegations),
+        ",".join(verdicts) or "-",
+        ",".join(tools) or "-",
+        ",".join(files) or "-",
+        len(result.final),
+    )
+
+
+def main_job(task: str, runs: int) -> list[JobRow]:
+    """Run the offline main job `runs` times, each in a fresh temporary workspace (models load once per run)."""
+    rows = []
+    for n in range(runs):
+        with tempfile.TemporaryDirectory(prefix=f"orchestrate-bench-{n}-") as tmp:
+            rows.append(asyncio.run(_main_job(task, Path(tmp))))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=None, choices=list(MODELS), help="(default: all)")
     parser.add_argument("--prompt-tokens", type=int, default=400)
     parser.add_argument("--gen-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--main-job", type=int, default=0, metavar="RUNS", help="also time the main job RUNS times")
+    parser.add_argument("--task", default="design a RAG pipeline")
     args = parser.parse_args()
-    rows = [measure(role, args) for role in args.models]
-    header = ("model", "load s", "prompt tok/s", "gen tok/s", "first turn s", "warm turn s")
-    print(f"{header[0]:<8}{header[1]:>8}{header[2]:>14}{header[3]:>11}{header[4]:>14}{header[5]:>13}")
-    for r in rows:
-        print(
-            f"{r.role:<8}{r.load_s:>8.2f}{r.prompt_tps:>14.1f}{r.gen_tps:>11.1f}{r.first_turn_s:>14.2f}{r.warm_turn_s:>13.2f}"
-        )
+    models = list(MODELS) if args.models is None else args.models
+    if models:
+        rows = [measure(role, args) for role in models]
+        header = ("model", "load s", "prompt tok/s", "gen tok/s", "first turn s", "warm turn s")
+        print(f"{header[0]:<8}{header[1]:>8}{header[2]:>14}{header[3]:>11}{header[4]:>14}{header[5]:>13}")
+        for r in rows:
+            print(
+                f"{r.role:<8}{r.load_s:>8.2f}{r.prompt_tps:>14.1f}{r.gen_tps:>11.1f}"
+                f"{r.first_turn_s:>14.2f}{r.warm_turn_s:>13.2f}"
+            )
+    if args.main_job:
+        print(f"\nmain job: {args.task!r}")
+        print(f"{'run':<5}{'wall s':>8}  {'status':<10}{'tasks':>6}  verdicts / junior tools / files / answer chars")
+        for n, j in enumerate(main_job(args.task, args.main_job), 1):
+            print(
+                f"{n:<5}{j.seconds:>8.1f}  {j.status:<10}{j.delegations:>6}  "
+                f"{j.verdicts} / {j.junior_tools} / {j.files} / {j.final_chars}"
+            )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,10 @@ def task_tool_schema(candidates: Iterable[AgentSpec]) -> dict[str, Any]:
     return {
         "name": TASK_TOOL,
         "description": (
-            "Delegate a self-contained subtask to a subagent. It starts with a fresh context holding only "
-            "your prompt, works with its own tools, and its result is reviewed by you before it returns "
-            "here. Put independent subtasks in the same turn: they run in parallel.\n"
+            "Delegate a well-scoped piece of work (a module, a script, a config) to a subagent, who does it "
+            "with its own tools. It starts with a fresh context holding only your prompt, and its result is "
+            "reviewed by you before it returns here. Put independent subtasks in the same turn: they run in "
+            "parallel.\n"
             f"Available subagents:\n{roster}"
         ),
         "input_schema": {
@@ -67,7 +68,10 @@ def task_tool_schema(candidates: Iterable[AgentSpec]) -> dict[str, Any]:
                 "prompt": {
                     "type": "string",
                     "maxLength": 4000,
-                    "description": "The full brief: goal, files to create or change, interfaces, how to check.",
+                    "description": (
+                        'The brief, naming the file(s) to create or change ("Create <path> containing ..."), then '
+                        "the interfaces and how to check the result."
+                    ),
                 },
                 "subagent_type": {"type": "string", "enum": [spec.name for spec in listed]},
             },

@@ -1,19 +1,26 @@
 """A langchain-core chat model over a local llama.cpp model, so the graph drives it exactly like Claude.
 
 llama-cpp-python's free tool choice (`tool_choice="auto"`) does not work, while JSON-schema-constrained
-output does. An agent turn is therefore two constrained steps:
+output does. An agent turn is therefore a few small steps:
 
-1. *choose*: a tiny grammar `{"action": <tool name> | "answer"}` picks the next step;
+1. *choose*: a tiny grammar `{"action": <tool name> | "answer"}` picks the next step, after a
+   `[Progress]` note of facts taken from the conversation (the tool calls so far and how they went; the
+   files the request asks for and whether they were written): small models lose track of them otherwise;
 2. *act*: either the chosen tool's arguments, constrained by its schema (every string and array bounded
-   so small models cannot loop and the grammar stays small enough not to crash llama.cpp), or a bounded
-   free-text answer.
+   so small models cannot loop and the grammar stays small enough not to crash llama.cpp), its *body*
+   (Write's content, Task's prompt) then written as plain text; or a bounded free-text answer.
 
-A forced call (`tool_choice="<Name>"`, or one tool with "any") skips step 1. Prompts are rendered compactly
-(prompt processing runs at ~95 tok/s on two cores) and the step instruction always comes last, so
-llama.cpp reuses the KV cache of the shared prefix between the two steps and across turns.
+A forced call (`tool_choice="<Name>"`, or one tool with "any") skips step 1. The favourite loops of small
+models are broken in `run_turn` (a repeated call that succeeded becomes an answer, one that failed is
+asked again without that tool), free text carries a repeat penalty and stops when it starts looping
+(`LoopGuard`), and a request that names files to create is not answered before any tool call worked.
+
+Prompts are rendered compactly (prompt processing runs at ~95 tok/s on two cores), tool traffic as a log
+on the user side (models imitate rendered calls they see in their own turns), and the step instruction
+always comes last, so llama.cpp reuses the KV cache of the shared prefix between steps and across turns.
 
 Everything that builds requests or parses responses is a pure function; the llama boundary is the
-one-method `LlamaLike` protocol, wrapped by `LocalEngine` (lock, lazy load, logging).
+one-method `LlamaLike` protocol, wrapped by `LocalEngine` (lock, lazy load, loop guard, logging).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -50,26 +58,37 @@ from orchestrator.local_models import JUNIOR, MODELS, SENIOR, locate
 __all__ = [
     "ANSWER",
     "DEFAULT_ALIASES",
+    "LOOP_STOPPED",
+    "MARKERS",
     "ChatLocalLlama",
     "LlamaLike",
     "LocalEngine",
     "LocalModelError",
     "LocalProvider",
+    "LoopGuard",
     "PromptLimits",
     "Settings",
     "ToolDef",
+    "answer_instruction",
     "answer_request",
+    "body_field",
+    "body_request",
     "bounded_schema",
     "candidate_actions",
     "choice_request",
     "load_llama",
+    "loop_period",
+    "parse_body",
     "parse_choice",
     "parse_text",
     "parse_tool_args",
+    "progress_note",
     "render_messages",
+    "requested_files",
     "run_turn",
     "tool_defs",
     "tool_request",
+    "trim_loop",
     "usage_of",
 ]
 
@@ -227,11 +246,13 @@ def bounded_schema(
 class PromptLimits:
     """Character budgets for the rendered prompt (~4 characters a token, ~95 tokens/s to process)."""
 
-    system_chars: int = 2000
-    message_chars: int = 1500
+    system_chars: int = 3600
+    request_chars: int = 5000
+    """The first human turn: the task, a subagent's brief, or a review request with its evidence."""
+    message_chars: int = 2000
     tool_result_chars: int = 800
     args_chars: int = 300
-    total_chars: int = 6000
+    total_chars: int = 9000
 
 
 def _clip(text: str, limit: int) -> str:
@@ -251,25 +272,33 @@ def _text_of(content: str | list[str | dict[str, Any]]) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _clip_line(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _render_call(call: ToolCall, limits: PromptLimits) -> str:
-    args = json.dumps(call["args"], ensure_ascii=False)
-    return f"[called {call['name']} {_clip(args, limits.args_chars)}]"
+    """A tool call as a line of the user-side log, e.g. `[You called Read(file_path="a.py")]`."""
+    per_arg = max(40, limits.args_chars // max(1, len(call["args"])))
+    args = ", ".join(f"{k}={_clip_line(json.dumps(v, ensure_ascii=False), per_arg)}" for k, v in call["args"].items())
+    return f"[You called {call['name']}({args})]"
 
 
-def _render_one(message: BaseMessage, limits: PromptLimits) -> dict[str, str]:
-    """One message as a llama chat message; tool results become user turns (any chat template copes)."""
+def _render_one(message: BaseMessage, limits: PromptLimits, first: bool = False) -> list[dict[str, str]]:
+    """One message as llama chat messages. Tool traffic is a log on the user side (calls and results):
+    assistant turns hold only what the model said, so small models do not imitate rendered calls in
+    their text, and any chat template copes."""
     text = _text_of(message.content)
     if isinstance(message, SystemMessage):
-        return {"role": "system", "content": _clip(text, limits.system_chars)}
+        return [{"role": "system", "content": _clip(text, limits.system_chars)}]
     if isinstance(message, ToolMessage):
         label = "error" if message.status == "error" else "result"
         name = message.name or "tool"
-        return {"role": "user", "content": f"[{name} {label}]\n{_clip(text, limits.tool_result_chars)}"}
+        return [{"role": "user", "content": f"[{name} {label}]\n{_clip(text, limits.tool_result_chars)}"}]
     if isinstance(message, AIMessage):
-        calls = [_render_call(c, limits) for c in message.tool_calls]
-        body = "\n".join([_clip(text, limits.message_chars), *calls]).strip()
-        return {"role": "assistant", "content": body}
-    return {"role": "user", "content": _clip(text, limits.message_chars)}
+        said = [{"role": "assistant", "content": _clip(text, limits.message_chars)}] if text.strip() else []
+        calls = [{"role": "user", "content": _render_call(c, limits)} for c in message.tool_calls]
+        return [*said, *calls]
+    return [{"role": "user", "content": _clip(text, limits.request_chars if first else limits.message_chars)}]
 
 
 def _merge_roles(chat: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -305,8 +334,9 @@ def _fit(chat: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
 def render_messages(messages: Sequence[BaseMessage], limits: PromptLimits | None = None) -> list[dict[str, str]]:
     """The conversation as compact llama chat messages, within the limits' character budgets."""
     lim = limits or PromptLimits()
-    chat = _merge_roles([_render_one(m, lim) for m in messages])
-    chat = _merge_roles(_fit(chat, lim.total_chars))
+    first = next((i for i, m in enumerate(messages) if m.type == "human"), -1)
+    parts = [part for i, m in enumerate(messages) for part in _render_one(m, lim, first=i == first)]
+    chat = _merge_roles(_fit(parts, lim.total_chars))
     if not chat or chat[-1]["role"] != "user":
         chat.append({"role": "user", "content": "Continue."})
     return chat
@@ -319,12 +349,18 @@ def render_messages(messages: Sequence[BaseMessage], limits: PromptLimits | None
 class Settings:
     """Generation settings of one turn."""
 
-    answer_max_tokens: int = 512
+    answer_max_tokens: int = 640
     tool_max_tokens: int = 1024
+    body_max_tokens: int = 768
+    """For the argument written as plain text (`body_field`: a file's content, a brief)."""
     temperature: float = 0.0
     schema_budget: int = 900
     keep_optional: bool = False
     stop: tuple[str, ...] = ()
+    repeat_penalty: float = 1.1
+    """Penalty on tokens among the last 64 generated (1.0: none); greedy small models loop without it."""
+    seed: int = 0
+    """Sampling seed, so a temperature above 0 is reproducible too."""
 
 
 def _with_instruction(chat: list[dict[str, str]], instruction: str) -> list[dict[str, str]]:
@@ -338,25 +374,108 @@ def _first_line(text: str, limit: int = 100) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _sampling(s: Settings) -> dict[str, Any]:
+    return {"temperature": s.temperature, "repeat_penalty": s.repeat_penalty, "seed": s.seed}
+
+
 def _json_request(chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, s: Settings) -> dict[str, Any]:
     return {
         "messages": chat,
         "response_format": {"type": "json_object", "schema": schema},
         "max_tokens": max_tokens,
-        "temperature": s.temperature,
+        **_sampling(s),
     }
 
 
+# What a turn has done so far, stated plainly: small models lose track of it in a rendered history.
+_PATH = re.compile(
+    r"(?<![\w/.-])(/?(?:[\w.-]+/)*[\w-][\w.-]*\.(?:py|txt|md|json|jsonl|ya?ml|toml|csv|cfg|ini|sh|sql|ipynb))\b"
+)
+_MAKE = re.compile(r"\b(?:create|write|add|save|generate|produce|implement)\b(?:[^.\n]|\.(?=\S)){0,80}", re.IGNORECASE)
+_KEY_ARGS = ("file_path", "path", "pattern", "command", "url", "query", "description")
+_EDITS = ("Write", "Edit")
+
+
+def requested_files(request: str) -> list[str]:
+    """Files a request asks to be made ("create x.py", "write the config to conf/a.yaml"), in order."""
+    found = (m.group(1).removeprefix("./") for clause in _MAKE.findall(request) for m in _PATH.finditer(clause))
+    return list(dict.fromkeys(found))
+
+
+def _same_file(called: object, wanted: str) -> bool:
+    """Whether a tool's path argument names the wanted file (either may be absolute, or start with ./)."""
+    a, b = str(called).removeprefix("./"), wanted
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One tool call of the conversation and how it went (ok None: no result yet)."""
+
+    name: str
+    args: dict[str, Any]
+    ok: bool | None
+    result: str
+
+    def summary(self) -> str:
+        key = next((str(self.args[k]) for k in _KEY_ARGS if k in self.args), "")
+        error = _first_line(self.result.strip().removeprefix("Error:"), 80)
+        outcome = "no result" if self.ok is None else "ok" if self.ok else f"error: {error.strip()}"
+        return f"{self.name} {_first_line(key, 60)} ({outcome})".replace("  ", " ")
+
+
+def _calls(messages: Sequence[BaseMessage]) -> list[_Call]:
+    results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
+    calls = []
+    for message in messages:
+        for call in message.tool_calls if isinstance(message, AIMessage) else []:
+            result = results.get(call.get("id") or "")
+            ok = None if result is None else result.status != "error"
+            calls.append(_Call(call["name"], call["args"], ok, "" if result is None else _text_of(result.content)))
+    return calls
+
+
+def _request(messages: Sequence[BaseMessage]) -> str:
+    """The request this conversation serves: its first human turn (the task, or a subagent's brief)."""
+    first = next((m for m in messages if m.type == "human"), None)
+    return "" if first is None else _text_of(first.content)
+
+
+def progress_note(messages: Sequence[BaseMessage], recent: int = 6) -> str:
+    """Facts for the choice step, derived from the conversation: the tool calls made so far and their
+    outcomes, and which of the files the request asks for have been written."""
+    calls = _calls(messages)
+    if calls:
+        shown = "; ".join(c.summary() for c in calls[-recent:])
+        more = f" (and {len(calls) - recent} earlier)" if len(calls) > recent else ""
+        lines = [f"Tool calls so far{more}: {shown}."]
+    else:
+        lines = ["No tool has been called yet for this request."]
+    files = requested_files(_request(messages))
+    if files:
+        written = {
+            f for f in files for c in calls if c.name in _EDITS and c.ok and _same_file(c.args.get("file_path"), f)
+        }
+        states = ", ".join(f"{f} ({'written' if f in written else 'not written yet'})" for f in files)
+        lines.append(f"Files the request asks for: {states}.")
+    return "\n".join(lines)
+
+
+_ANSWER_DESCRIPTION = (
+    "reply in plain text: the task is complete (a tool result above confirms it) or is a question you can answer"
+)
+
+
 def choice_request(
-    chat: list[dict[str, str]], tools: Sequence[ToolDef], actions: Sequence[str], s: Settings
+    chat: list[dict[str, str]], tools: Sequence[ToolDef], actions: Sequence[str], s: Settings, note: str = ""
 ) -> dict[str, Any]:
-    """Step 1: pick the next action among `actions` (tool names and maybe ANSWER)."""
+    """Step 1: pick the next action among `actions` (tool names and maybe ANSWER), after the `note`
+    (facts from `progress_note`), each action with a one-line description."""
     described = {t.name: _first_line(t.description) for t in tools}
-    described[ANSWER] = (
-        "reply in plain text: the task is complete (a tool result above confirms it) or is a question you can answer"
-    )
+    described[ANSWER] = _ANSWER_DESCRIPTION
     lines = "\n".join(f"- {a}: {described.get(a, '')}" for a in actions)
-    instruction = f"[Next step] Choose exactly one action:\n{lines}"
+    facts = f"[Progress] {note}\n" if note else ""
+    instruction = f"{facts}[Next step] Choose exactly one action:\n{lines}"
     schema = {
         "type": "object",
         "properties": {"action": {"type": "string", "enum": list(actions)}},
@@ -371,35 +490,94 @@ def _describe_params(schema: Mapping[str, Any]) -> str:
     lines = []
     for name, sub in schema.get("properties", {}).items():
         flag = "required" if name in required else "optional"
-        lines.append(f"- {name} ({flag}): {_first_line(str(sub.get('description', '')), 80)}")
+        text = _first_line(str(sub.get("description", "")), 160)
+        if not text and isinstance(sub.get("enum"), list):
+            text = "one of " + ", ".join(str(v) for v in sub["enum"])
+        lines.append(f"- {name} ({flag}): {text}")
     return "\n".join(lines)
 
 
-def tool_request(chat: list[dict[str, str]], tool: ToolDef, s: Settings) -> dict[str, Any]:
-    """Step 2a: the chosen tool's arguments, as JSON constrained by its bounded schema."""
+def tool_request(chat: list[dict[str, str]], tool: ToolDef, s: Settings, note: str = "") -> dict[str, Any]:
+    """Step 2a: the chosen tool's arguments, as JSON constrained by its bounded schema, after the `note`."""
     schema = bounded_schema(tool.schema, s.schema_budget, keep_optional=s.keep_optional)
+    facts = f"[Progress] {note}\n" if note else ""
     instruction = (
-        f"[Next step] Call the tool {tool.name}: {_first_line(tool.description, 200)}\n"
+        f"{facts}[Next step] Call the tool {tool.name}: {_first_line(tool.description, 200)}\n"
         f"Arguments:\n{_describe_params(schema)}\nReply with the JSON arguments only."
     )
     return _json_request(_with_instruction(chat, instruction), schema, s.tool_max_tokens, s)
 
 
-_ANSWER_INSTRUCTION = "[Next step] Now write your full reply to the user, in plain text (no tool call)."
+_BODY_KEYS = ("content", "prompt")
 
 
-def answer_request(chat: list[dict[str, str]], s: Settings, after_choice: bool = False) -> dict[str, Any]:
-    """Step 2b: a bounded free-text reply. After a choice (tools were on offer) the instruction says so
-    plainly; otherwise small models imitate the rendered tool calls of the history in their text."""
-    messages = _with_instruction(chat, _ANSWER_INSTRUCTION) if after_choice else chat
-    request: dict[str, Any] = {
-        "messages": messages,
-        "max_tokens": s.answer_max_tokens,
-        "temperature": s.temperature,
-    }
-    if s.stop:
-        request["stop"] = list(s.stop)
-    return request
+def body_field(tool: ToolDef) -> str | None:
+    """The argument a small model writes as plain text after the others, not inside JSON: a required,
+    unconstrained string named like a file body or a brief (Write's `content`, Task's `prompt`). Inside a
+    grammar such text is slow, squeezed into the schema budget, and code loses its newlines."""
+    properties = tool.schema.get("properties", {})
+    for name in tool.schema.get("required", []):
+        if name in _BODY_KEYS and isinstance(properties.get(name), dict) and _is_free_string(properties[name]):
+            return str(name)
+    return None
+
+
+def _without(tool: ToolDef, field: str) -> ToolDef:
+    schema = copy.deepcopy(tool.schema)
+    schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k != field}
+    schema["required"] = [k for k in schema.get("required", []) if k != field]
+    return ToolDef(tool.name, tool.description, schema)
+
+
+def body_request(
+    chat: list[dict[str, str]], tool: ToolDef, field: str, args: Mapping[str, Any], s: Settings, note: str = ""
+) -> dict[str, Any]:
+    """Step 2a': the body argument (`body_field`) as plain text, once the other arguments are known."""
+    sub = tool.schema.get("properties", {}).get(field, {})
+    what = _first_line(str(sub.get("description", "")), 200).rstrip(".")
+    shown = ", ".join(f"{k}={_clip_line(json.dumps(v, ensure_ascii=False), 120)}" for k, v in args.items())
+    facts = f"[Progress] {note}\n" if note else ""
+    instruction = (
+        f"{facts}[Next step] Now write the {field} of this {tool.name} call{f' ({what})' if what else ''}"
+        f"{f'; its other arguments: {shown}' if shown else ''}. Reply with the {field} itself, nothing else."
+    )
+    messages = _with_instruction(chat, instruction)
+    return {"messages": messages, "max_tokens": s.body_max_tokens, "stop": list(MARKERS), **_sampling(s)}
+
+
+_FENCE = re.compile(r"^```[\w+.-]*[ \t]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
+
+
+def parse_body(response: Mapping[str, Any]) -> str:
+    """The body argument: the reply's text or, when it opens with a code fence, what the fence holds
+    (small models wrap a file in ```python ... ``` and may comment on it after the fence)."""
+    text = parse_text(response)
+    fenced = _FENCE.match(text)
+    return fenced.group(1).strip("\n") + "\n" if fenced else text
+
+
+MARKERS = ("[You called", "[Next step]", "[Progress]")
+"""How the adapter's own lines start: a free-text step stops there (small models copy the prompt)."""
+
+
+def answer_instruction(request: str, worked: bool) -> str:
+    """The answer step's instruction: after tool work, report it from the results, then give what was
+    asked; a short request is restated, since a long history buries it."""
+    asked = f"this request: {request.strip()}" if request.strip() and len(request) <= 200 else "the request above"
+    base = (
+        "Base it on the tool results above: say what you created or changed, and give what the request asks for."
+        if worked
+        else "Give what the request asks for."
+    )
+    return f"[Next step] Write your final reply to {asked}\nPlain text, no tool call. {base}"
+
+
+def answer_request(chat: list[dict[str, str]], s: Settings, instruction: str | None = None) -> dict[str, Any]:
+    """Step 2b: a bounded free-text reply, after the `instruction` (without one, small models imitate
+    the rendered tool calls of the history in their text), stopping at the adapter's own markers."""
+    messages = _with_instruction(chat, instruction) if instruction else chat
+    stop = list(dict.fromkeys([*s.stop, *MARKERS]))
+    return {"messages": messages, "max_tokens": s.answer_max_tokens, "stop": stop, **_sampling(s)}
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -441,8 +619,78 @@ def parse_tool_args(response: Mapping[str, Any], tool: ToolDef) -> dict[str, Any
 
 
 def parse_text(response: Mapping[str, Any]) -> str:
-    """The free-text answer of step 2b."""
-    return _content(response).strip()
+    """The free-text answer of step 2b; a reply that ran into a loop (stopped by `LoopGuard`, or cut at
+    max_tokens) keeps one copy of the looping passage."""
+    text = _content(response).strip()
+    choice = (response.get("choices") or [{}])[0]
+    cut = isinstance(choice, Mapping) and choice.get("finish_reason") == "length"
+    if response.get(LOOP_STOPPED) or cut:
+        text = trim_loop(text)
+    if cut and text.rfind("\n") >= len(text) // 3:
+        text = text[: text.rfind("\n")].rstrip()  # a reply cut at max_tokens ends at its last full line
+    return text
+
+
+# --- loops ----------------------------------------------------------------------------------------
+
+LOOP_STOPPED = "loop_stopped"
+"""Key the engine sets on a response whose generation `LoopGuard` ended."""
+
+
+def loop_period(tokens: Sequence[int], max_period: int = 120, min_span: int = 48) -> int:
+    """The period p of a loop that `tokens` end in (their last max(2p, min_span) tokens repeat with
+    period p), the shortest such; 0 when they do not end in a loop."""
+    tail = list(tokens[-max(2 * max_period, min_span) :])
+    m = len(tail)
+    for period in range(1, max_period + 1):
+        span = max(2 * period, min_span)
+        if span > m:
+            break
+        if tail[-1] == tail[-1 - period] and tail[m - span + period :] == tail[m - span : m - period]:
+            return period
+    return 0
+
+
+def trim_loop(text: str, min_span: int = 60) -> str:
+    """`text` cut back to one copy of the passage it ends up repeating (the shortest period P whose last
+    max(2P, min_span) characters repeat); unchanged when it does not end in a loop."""
+    n = len(text)
+    for period in range(1, n // 2 + 1):
+        span = max(2 * period, min_span)
+        if span > n:
+            break
+        if text[n - span + period :] == text[n - span : n - period]:
+            start = n - span
+            while start > 0 and text[start - 1] == text[start - 1 + period]:
+                start -= 1
+            end = start + period  # the copy may start mid-sentence: finish the sentence it cuts
+            while end < min(n, start + 2 * period) and text[:end].rstrip(" ")[-1:] not in (".", "!", "?", "\n"):
+                end += 1
+            return text[:end].rstrip()
+    return text
+
+
+class LoopGuard:
+    """A llama.cpp logits processor that ends a free-text generation (forces end-of-sequence) as soon as
+    the generated tokens fall into a loop: greedy small models otherwise repeat a sentence up to
+    max_tokens, which costs a minute on two cores."""
+
+    def __init__(self, eos: int, max_period: int = 120, min_span: int = 48) -> None:
+        self.eos = eos
+        self.max_period = max_period
+        self.min_span = min_span
+        self.prompt_len: int | None = None
+        self.tripped = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt_len is None:
+            self.prompt_len = len(input_ids)
+        generated = input_ids[self.prompt_len :]
+        if len(generated) >= self.min_span and loop_period(generated.tolist(), self.max_period, self.min_span):
+            self.tripped = True
+            scores[:] = [float("-inf")] * len(scores)
+            scores[self.eos] = 0.0
+        return scores
 
 
 def usage_of(response: Mapping[str, Any]) -> tuple[int, int]:
@@ -507,16 +755,25 @@ class LocalEngine:
         """An engine over an already-built llama object (tests, benchmarks)."""
         return cls(name, lambda: llama)
 
-    def complete(self, step: str, request: dict[str, Any]) -> dict[str, Any]:
-        """One blocking completion, under this model's lock."""
+    def complete(self, step: str, request: dict[str, Any], *, stop_loops: bool = False) -> dict[str, Any]:
+        """One blocking completion, under this model's lock. `stop_loops` (free text only: a grammar
+        would refuse the forced end) ends the generation when it starts looping, marking the response."""
         with self._lock:
             llama = self._loaded()
+            eos = getattr(llama, "token_eos", None)
+            guard = LoopGuard(int(eos())) if stop_loops and callable(eos) else None
             started = time.perf_counter()
             try:
-                response = llama.create_chat_completion(**request)
+                if guard is None:
+                    response = llama.create_chat_completion(**request)
+                else:
+                    response = llama.create_chat_completion(**request, logits_processor=[guard])
             except (ValueError, RuntimeError) as exc:  # llama-cpp-python's refusals, e.g. context overflow
                 raise LocalModelError(f"{self.name}: {exc}") from exc
             seconds = time.perf_counter() - started
+        if guard is not None and guard.tripped:
+            response = {**response, LOOP_STOPPED: True}
+            log.info("local_loop_stopped", model=self.name, step=step)
         prompt, output = usage_of(response)
         log.info(
             "model_call",
@@ -571,8 +828,10 @@ def _tool_message(name: str, args: dict[str, Any]) -> AIMessage:
     return AIMessage(content="", tool_calls=[call])
 
 
-def _step(engine: LocalEngine, step: str, request: dict[str, Any], usage: list[int]) -> dict[str, Any]:
-    response = engine.complete(step, request)
+def _step(
+    engine: LocalEngine, step: str, request: dict[str, Any], usage: list[int], *, stop_loops: bool = False
+) -> dict[str, Any]:
+    response = engine.complete(step, request, stop_loops=stop_loops)
     prompt, output = usage_of(response)
     usage[0] += prompt
     usage[1] += output
@@ -586,21 +845,62 @@ def _choose(
     actions: list[str],
     settings: Settings,
     usage: list[int],
+    note: str,
 ) -> str:
     if len(actions) == 1:
         return actions[0]
-    response = _step(engine, "choose", choice_request(chat, tools, actions, settings), usage)
+    response = _step(engine, "choose", choice_request(chat, tools, actions, settings, note), usage)
     return parse_choice(response, actions)
 
 
-def _last_call(messages: Sequence[BaseMessage]) -> tuple[str, dict[str, Any]] | None:
-    """The previous turn's single tool call, if it is what the conversation ends with and succeeded."""
+def _last_success(messages: Sequence[BaseMessage]) -> tuple[str, dict[str, Any]] | None:
+    """The previous turn's single tool call, if the conversation ends with it and it succeeded."""
     if len(messages) < 2 or not isinstance(messages[-1], ToolMessage) or messages[-1].status == "error":
         return None
     previous = messages[-2]
     if not isinstance(previous, AIMessage) or len(previous.tool_calls) != 1:
         return None
     return previous.tool_calls[0]["name"], previous.tool_calls[0]["args"]
+
+
+def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
+    """The calls that failed since the last call that succeeded: repeating one cannot help."""
+    failed: list[tuple[str, dict[str, Any]]] = []
+    for call in _calls(messages):
+        if call.ok:
+            failed.clear()
+        elif call.ok is False:
+            failed.append((call.name, call.args))
+    return failed
+
+
+def _tool_args(
+    engine: LocalEngine,
+    chat: list[dict[str, str]],
+    tool: ToolDef,
+    settings: Settings,
+    note: str,
+    usage: list[int],
+) -> dict[str, Any]:
+    """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text."""
+    body = body_field(tool)
+    short = tool if body is None else _without(tool, body)
+    args: dict[str, Any] = {}
+    if short.schema.get("properties"):
+        args = parse_tool_args(_step(engine, "tool", tool_request(chat, short, settings, note), usage), short)
+    if body is not None:
+        request = body_request(chat, tool, body, args, settings, note)
+        text = parse_body(_step(engine, "body", request, usage, stop_loops=True))
+        limit = tool.schema["properties"][body].get("maxLength")
+        args[body] = text[:limit] if isinstance(limit, int) else text
+    return args
+
+
+def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> bool:
+    """A request that asks for files is not answered before any tool call has worked (for its first
+    `patience` calls): the review's evidence check would send such an answer back anyway."""
+    calls = _calls(messages)
+    return bool(requested_files(_request(messages))) and not any(c.ok for c in calls) and len(calls) < patience
 
 
 def run_turn(
@@ -611,24 +911,39 @@ def run_turn(
     settings: Settings,
     limits: PromptLimits | None = None,
 ) -> AIMessage:
-    """One model turn by the two-step protocol: choose (unless there is one option), then act. A small
-    model's favourite loop, repeating the call that just succeeded, is turned into an answer instead."""
+    """One model turn by the two-step protocol: choose (unless there is one option), then act. The
+    favourite loops of small models are broken: repeating the call that just succeeded becomes an answer,
+    and repeating a call that failed (with nothing succeeding since) sends the choice back without that
+    tool. Facts from `progress_note` go with the choice and the arguments."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
+    note = progress_note(messages) if len(actions) > 1 else ""
+    last, failed = _last_success(messages), _failed_since_success(messages)
     usage = [0, 0]
-    action = _choose(engine, chat, tools, actions, settings, usage)
     reply = None
-    if action != ANSWER or ANSWER in {t.name for t in tools}:
+    open_actions = list(actions)
+    if ANSWER in actions and len(actions) > 1 and _too_early_to_answer(messages):
+        open_actions.remove(ANSWER)
+    action = _choose(engine, chat, tools, open_actions, settings, usage, note)
+    while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
-        args = parse_tool_args(_step(engine, "tool", tool_request(chat, tool, settings), usage), tool)
-        if (tool.name, args) == _last_call(messages) and ANSWER in actions:
+        args = _tool_args(engine, chat, tool, settings, note, usage)
+        if (tool.name, args) == last and ANSWER in actions:
             log.info("local_repeat_call_answered", model=engine.name, tool=tool.name)
             action = ANSWER
+        elif (tool.name, args) in failed and len(open_actions) > 1:
+            log.info("local_failed_call_not_repeated", model=engine.name, tool=tool.name)
+            open_actions.remove(tool.name)
+            action = _choose(engine, chat, tools, open_actions, settings, usage, note)
+            continue
         else:
             reply = _tool_message(tool.name, args)
+        break
     if reply is None:
-        request = answer_request(chat, settings, after_choice=bool(tools))
-        reply = AIMessage(content=parse_text(_step(engine, "answer", request, usage)))
+        calls = _calls(messages)
+        instruction = answer_instruction(_request(messages), any(c.ok for c in calls)) if tools or calls else None
+        request = answer_request(chat, settings, instruction)
+        reply = AIMessage(content=parse_text(_step(engine, "answer", request, usage, stop_loops=True)))
     reply.usage_metadata = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
     reply.response_metadata = {"model_name": engine.name, "action": action}
     return reply
@@ -644,12 +959,15 @@ class ChatLocalLlama(BaseChatModel):
 
     engine: LocalEngine
     model_name: str = "local"
-    answer_max_tokens: int = 512
-    tool_max_tokens: int = 1024
-    temperature: float = 0.0
-    schema_budget: int = 900
+    answer_max_tokens: int = Settings.answer_max_tokens
+    tool_max_tokens: int = Settings.tool_max_tokens
+    body_max_tokens: int = Settings.body_max_tokens
+    temperature: float = Settings.temperature
+    schema_budget: int = Settings.schema_budget
     keep_optional: bool = False
     """Offer optional tool arguments to the model too (off: small models misuse them)."""
+    repeat_penalty: float = Settings.repeat_penalty
+    seed: int = Settings.seed
     limits: PromptLimits = PromptLimits()
 
     @property
@@ -670,12 +988,15 @@ class ChatLocalLlama(BaseChatModel):
 
     def _settings(self, stop: list[str] | None) -> Settings:
         return Settings(
-            self.answer_max_tokens,
-            self.tool_max_tokens,
-            self.temperature,
-            self.schema_budget,
-            self.keep_optional,
-            tuple(stop or ()),
+            answer_max_tokens=self.answer_max_tokens,
+            tool_max_tokens=self.tool_max_tokens,
+            body_max_tokens=self.body_max_tokens,
+            temperature=self.temperature,
+            schema_budget=self.schema_budget,
+            keep_optional=self.keep_optional,
+            stop=tuple(stop or ()),
+            repeat_penalty=self.repeat_penalty,
+            seed=self.seed,
         )
 
     def _generate(

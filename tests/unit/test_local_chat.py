@@ -17,23 +17,35 @@ from structlog.testing import capture_logs
 
 from orchestrator.local_chat import (
     ANSWER,
+    LOOP_STOPPED,
+    MARKERS,
     ChatLocalLlama,
     LocalEngine,
     LocalModelError,
     LocalProvider,
+    LoopGuard,
     PromptLimits,
     Settings,
     ToolDef,
+    answer_instruction,
+    answer_request,
+    body_field,
+    body_request,
     bounded_schema,
     candidate_actions,
     choice_request,
+    loop_period,
+    parse_body,
     parse_choice,
     parse_text,
     parse_tool_args,
+    progress_note,
     render_messages,
+    requested_files,
     run_turn,
     tool_defs,
     tool_request,
+    trim_loop,
 )
 
 READ: dict[str, Any] = {
@@ -68,9 +80,11 @@ class Verdict(BaseModel):
     extra: str | None = None
 
 
-def completion(content: str, prompt_tokens: int = 10, completion_tokens: int = 5) -> dict[str, Any]:
+def completion(
+    content: str, prompt_tokens: int = 10, completion_tokens: int = 5, finish: str = "stop"
+) -> dict[str, Any]:
     return {
-        "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
     }
 
@@ -104,8 +118,12 @@ class ScriptedLlama:
 def _step_of(request: dict[str, Any]) -> str:
     schema = request.get("response_format", {}).get("schema")
     if schema is None:
-        return "answer"
+        return "body" if "[Next step] Now write the " in request["messages"][-1]["content"] else "answer"
     return "choose" if list(schema["properties"]) == ["action"] else "tool"
+
+
+def call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
 
 
 def chat_model(llama: ScriptedLlama) -> ChatLocalLlama:
@@ -240,23 +258,32 @@ def test_forcing_an_unbound_tool_is_a_programming_error() -> None:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def test_render_keeps_roles_and_renders_tool_traffic_compactly() -> None:
-    call = {"name": "Read", "args": {"file_path": "a.py"}, "id": "t1", "type": "tool_call"}
+def test_render_puts_tool_traffic_in_a_compact_user_side_log() -> None:
     chat = render_messages(
         [
             SystemMessage("sys"),
             HumanMessage("task"),
-            AIMessage(content="", tool_calls=[call]),
+            AIMessage(content="", tool_calls=[call("Read", {"file_path": "a.py"}, "t1")]),
             ToolMessage("x" * 5000, tool_call_id="t1", name="Read"),
             ToolMessage("boom", tool_call_id="t2", name="Write", status="error"),
+            AIMessage("Done: a.py read."),
         ]
     )
     assert [m["role"] for m in chat] == ["system", "user", "assistant", "user"]
-    assert chat[2]["content"] == '[called Read {"file_path": "a.py"}]'
-    assert chat[3]["content"].startswith("[Read result]\nxxx")
-    assert "chars omitted" in chat[3]["content"]
-    assert len(chat[3]["content"]) < 1000
-    assert "[Write error]\nboom" in chat[3]["content"]
+    log = chat[1]["content"]
+    assert log.startswith('task\n\n[You called Read(file_path="a.py")]\n\n[Read result]\nxxx')
+    assert "chars omitted" in log
+    assert len(log) < 1000
+    assert "[Write error]\nboom" in log
+    assert chat[2]["content"] == "Done: a.py read."  # only what the model said is an assistant turn
+
+
+def test_render_gives_the_request_more_room_than_later_messages() -> None:
+    limits = PromptLimits(request_chars=500, message_chars=100)
+    chat = render_messages([HumanMessage("r" * 400), AIMessage("a" * 400), HumanMessage("m" * 400)], limits)
+    assert chat[0]["content"] == "r" * 400
+    assert "chars omitted" in chat[1]["content"]
+    assert "chars omitted" in chat[2]["content"]
 
 
 def test_render_trims_long_histories_but_keeps_system_task_and_latest() -> None:
@@ -287,14 +314,32 @@ def test_render_reads_text_out_of_content_blocks() -> None:
 
 def test_step_instructions_go_last_so_the_prompt_prefix_is_shared() -> None:
     chat = render_messages([SystemMessage("sys"), HumanMessage("Write hi to a.txt")])
-    choose = choice_request(chat, TOOLS, ["Read", "Write", ANSWER], Settings())
+    choose = choice_request(chat, TOOLS, ["Read", "Write", ANSWER], Settings(), note="No tool yet.")
     act = tool_request(chat, TOOLS[1], Settings())
     first, second = choose["messages"][-1]["content"], act["messages"][-1]["content"]
-    assert first.startswith("Write hi to a.txt\n\n[Next step]")
+    assert first.startswith("Write hi to a.txt\n\n[Progress] No tool yet.\n[Next step]")
     assert second.startswith("Write hi to a.txt\n\n[Next step] Call the tool Write")
     assert choose["messages"][0] == act["messages"][0]
     assert "- Read: Reads a file." in first
     assert "More detail" not in first
+
+
+def test_requests_carry_the_sampling_settings() -> None:
+    chat = render_messages([HumanMessage("q")])
+    settings = Settings(temperature=0.3, repeat_penalty=1.15, seed=7)
+    for request in (
+        choice_request(chat, TOOLS, ["Read", ANSWER], settings),
+        tool_request(chat, TOOLS[0], settings),
+        body_request(chat, TOOLS[1], "content", {"file_path": "a.txt"}, settings),
+        answer_request(chat, settings, answer_instruction("q", worked=False)),
+    ):
+        assert (request["temperature"], request["repeat_penalty"], request["seed"]) == (0.3, 1.15, 7)
+
+
+def test_enum_arguments_without_a_description_list_their_values() -> None:
+    tool = ToolDef("Pick", "Picks.", {"type": "object", "properties": {"x": {"enum": ["a", "b"]}}, "required": ["x"]})
+    text = tool_request(render_messages([HumanMessage("q")]), tool, Settings())["messages"][-1]["content"]
+    assert "- x (required): one of a, b" in text
 
 
 def test_choice_schema_is_an_enum_of_the_actions() -> None:
@@ -350,16 +395,20 @@ def test_parse_text_rejects_a_malformed_completion() -> None:
 TASK: list[BaseMessage] = [SystemMessage("You write files."), HumanMessage("Write hello world to hello.txt")]
 
 
-async def test_agent_turn_chooses_a_tool_then_fills_its_arguments() -> None:
-    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt", "content": "hello world"}')
+async def test_agent_turn_chooses_a_tool_then_fills_its_arguments_and_writes_its_body() -> None:
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "```text\nhello world\n```\nDone.")
     reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
     assert isinstance(reply, AIMessage)
-    assert llama.steps == ["choose", "tool"]
-    [call] = reply.tool_calls
-    assert (call["name"], call["args"]) == ("Write", {"file_path": "hello.txt", "content": "hello world"})
-    assert call["id"]
-    assert call["type"] == "tool_call"
-    assert reply.usage_metadata == {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}
+    assert llama.steps == ["choose", "tool", "body"]
+    assert list(llama.requests[1]["response_format"]["schema"]["properties"]) == ["file_path"]
+    body = llama.requests[2]
+    assert 'file_path="hello.txt"' in body["messages"][-1]["content"]
+    assert set(MARKERS) <= set(body["stop"])
+    [tool_call] = reply.tool_calls
+    assert (tool_call["name"], tool_call["args"]) == ("Write", {"file_path": "hello.txt", "content": "hello world\n"})
+    assert tool_call["id"]
+    assert tool_call["type"] == "tool_call"
+    assert reply.usage_metadata == {"input_tokens": 30, "output_tokens": 15, "total_tokens": 45}
 
 
 async def test_agent_turn_may_answer_in_text() -> None:
@@ -368,7 +417,23 @@ async def test_agent_turn_may_answer_in_text() -> None:
     assert llama.steps == ["choose", "answer"]
     assert reply.content == "Paris."
     assert reply.tool_calls == []
-    assert llama.requests[1]["max_tokens"] == 512
+    answer = llama.requests[1]
+    assert answer["max_tokens"] == Settings().answer_max_tokens
+    assert answer["messages"][-1]["content"].endswith(answer_instruction("Capital of France?", worked=False))
+    assert set(MARKERS) <= set(answer["stop"])
+
+
+async def test_the_choice_sees_the_facts_of_the_conversation() -> None:
+    history = [
+        *TASK,
+        AIMessage("", tool_calls=[call("Read", {"file_path": "hello.txt"}, "t1")]),
+        ToolMessage("Error: File does not exist: hello.txt", tool_call_id="t1", name="Read", status="error"),
+    ]
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "hello world")
+    await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(history)
+    choose = llama.requests[0]["messages"][-1]["content"]
+    assert "[Progress] Tool calls so far: Read hello.txt (error: File does not exist: hello.txt)." in choose
+    assert "Files the request asks for: hello.txt (not written yet)." in choose
 
 
 async def test_forced_call_skips_the_choice() -> None:
@@ -379,24 +444,45 @@ async def test_forced_call_skips_the_choice() -> None:
 
 
 async def test_repeating_the_call_that_just_succeeded_becomes_an_answer() -> None:
-    call = {
-        "name": "Write",
-        "args": {"file_path": "hello.txt", "content": "hi"},
-        "id": "t1",
-        "type": "tool_call",
-    }
     done = [
         *TASK,
-        AIMessage("", tool_calls=[call]),
+        AIMessage("", tool_calls=[call("Write", {"file_path": "hello.txt", "content": "hi"}, "t1")]),
         ToolMessage("Wrote 2 bytes", tool_call_id="t1", name="Write"),
     ]
-    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt", "content": "hi"}', "Done.")
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "hi", "Done.")
     with capture_logs() as logs:
         reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(done)
-    assert llama.steps == ["choose", "tool", "answer"]
+    assert llama.steps == ["choose", "tool", "body", "answer"]
     assert reply.content == "Done."
     assert reply.tool_calls == []
     assert "local_repeat_call_answered" in [entry["event"] for entry in logs]
+    assert "Base it on the tool results above" in llama.requests[-1]["messages"][-1]["content"]
+
+
+async def test_repeating_a_call_that_failed_asks_again_without_that_tool() -> None:
+    failed = [
+        HumanMessage("Greet the world in the notes."),
+        AIMessage("", tool_calls=[call("Read", {"file_path": "hello.txt"}, "t1")]),
+        ToolMessage("Error: no such file", tool_call_id="t1", name="Read", status="error"),
+    ]
+    llama = ScriptedLlama(
+        '{"action": "Read"}', '{"file_path": "hello.txt"}', '{"action": "Write"}', '{"file_path": "hello.txt"}', "hi"
+    )
+    with capture_logs() as logs:
+        reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(failed)
+    assert llama.steps == ["choose", "tool", "choose", "tool", "body"]
+    assert llama.requests[2]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Write", ANSWER]
+    assert [c["name"] for c in reply.tool_calls] == ["Write"]
+    assert "local_failed_call_not_repeated" in [entry["event"] for entry in logs]
+
+
+async def test_a_request_for_files_is_not_answered_before_a_tool_call_worked() -> None:
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "hello world")
+    await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
+    assert llama.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Read", "Write"]
+    question = ScriptedLlama('{"action": "answer"}', "Paris.")
+    await chat_model(question).bind_tools([READ, WRITE]).ainvoke([HumanMessage("Capital of France?")])
+    assert ANSWER in question.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"]
 
 
 async def test_with_structured_output_works_through_the_forced_path() -> None:
@@ -409,7 +495,8 @@ async def test_without_tools_a_turn_is_one_text_generation() -> None:
     llama = ScriptedLlama("hi")
     reply = await chat_model(llama).ainvoke([HumanMessage("say hi")], stop=["\n\n"])
     assert llama.steps == ["answer"]
-    assert llama.requests[0]["stop"] == ["\n\n"]
+    assert llama.requests[0]["stop"] == ["\n\n", *MARKERS]
+    assert llama.requests[0]["messages"] == [{"role": "user", "content": "say hi"}]
     assert reply.content == "hi"
 
 
@@ -432,7 +519,7 @@ def test_llama_refusals_become_local_model_errors() -> None:
 def test_every_call_is_logged_with_tokens_and_time() -> None:
     llama = ScriptedLlama('{"action": "answer"}', "done")
     with capture_logs() as logs:
-        run_turn(LocalEngine.of("tiny", llama), TASK, TOOLS, None, Settings())
+        run_turn(LocalEngine.of("tiny", llama), [HumanMessage("Say done.")], TOOLS, None, Settings())
     calls = [entry for entry in logs if entry["event"] == "model_call"]
     assert [c["step"] for c in calls] == ["choose", "answer"]
     assert {k for k in calls[0] if k != "log_level"} >= {"model", "input_tokens", "output_tokens", "seconds"}
@@ -549,3 +636,155 @@ def test_provider_needs_the_model_file_up_front(tmp_path: Path, monkeypatch: pyt
 def test_tool_def_round_trips_to_anthropic_format() -> None:
     tool = ToolDef("Read", "Reads.", {"type": "object", "properties": {}})
     assert tool_defs([tool.as_anthropic()]) == [tool]
+
+
+# --- facts, bodies and loops ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_text", "files"),
+    [
+        ("Create rag_config.yaml: a YAML config with chunk sizes.", ["rag_config.yaml"]),
+        ("Create a Python script named `src/app.py` containing main().", ["src/app.py"]),
+        ("Create /tmp/ws/pipeline.py with load() and query().", ["/tmp/ws/pipeline.py"]),
+        ("Write the results to out.csv and save ./notes.md.", ["out.csv", "notes.md"]),
+        ("Explain what train.py does.", []),
+        ("design a RAG pipeline", []),
+    ],
+)
+def test_requested_files_are_the_paths_a_request_asks_to_make(request_text: str, files: list[str]) -> None:
+    assert requested_files(request_text) == files
+
+
+def test_progress_note_states_calls_outcomes_and_requested_files() -> None:
+    task = HumanMessage("Create app.py and write tests/test_app.py")
+    assert progress_note([task]) == (
+        "No tool has been called yet for this request.\n"
+        "Files the request asks for: app.py (not written yet), tests/test_app.py (not written yet)."
+    )
+    history = [
+        task,
+        AIMessage("", tool_calls=[call("Read", {"file_path": "app.py"}, "t1")]),
+        ToolMessage("Error: File does not exist: app.py", tool_call_id="t1", name="Read", status="error"),
+        AIMessage("", tool_calls=[call("Write", {"file_path": "/ws/app.py", "content": "x"}, "t2")]),
+        ToolMessage("Created file app.py (1 lines).", tool_call_id="t2", name="Write"),
+    ]
+    assert progress_note(history) == (
+        "Tool calls so far: Read app.py (error: File does not exist: app.py); Write /ws/app.py (ok).\n"
+        "Files the request asks for: app.py (written), tests/test_app.py (not written yet)."
+    )
+
+
+def test_body_field_is_a_required_free_text_argument_named_like_a_body() -> None:
+    assert body_field(tool_defs([WRITE])[0]) == "content"
+    assert body_field(tool_defs([READ])[0]) is None
+    task = ToolDef(
+        "Task",
+        "Delegates.",
+        {
+            "type": "object",
+            "properties": {"prompt": {"type": "string"}, "kind": {"type": "string", "enum": ["a"]}},
+            "required": ["prompt", "kind"],
+        },
+    )
+    assert body_field(task) == "prompt"
+    optional = ToolDef("Note", "", {"type": "object", "properties": {"content": {"type": "string"}}})
+    assert body_field(optional) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        ("```python\nimport os\n\nprint(1)\n```\n\nThis script prints 1.", "import os\n\nprint(1)\n"),
+        ("```\nplain\n```", "plain\n"),
+        ("```yaml\nkey: value", "key: value\n"),
+        ("no fence here\n", "no fence here"),
+    ],
+)
+def test_parse_body_takes_what_a_leading_fence_holds(text: str, body: str) -> None:
+    assert parse_body(completion(text)) == body
+
+
+async def test_a_body_is_cut_to_the_schema_maximum() -> None:
+    note = {
+        "name": "Note",
+        "description": "Saves a note.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"content": {"type": "string", "maxLength": 5}},
+            "required": ["content"],
+        },
+    }
+    llama = ScriptedLlama('{"action": "Note"}', "a long note")
+    reply = await chat_model(llama).bind_tools([note]).ainvoke([HumanMessage("Note something.")])
+    assert llama.steps == ["choose", "body"]
+    assert reply.tool_calls[0]["args"] == {"content": "a lon"}
+
+
+def test_loop_period_finds_a_loop_only_at_the_end() -> None:
+    assert loop_period([1, 2, 3] * 20) == 3
+    assert loop_period(list(range(100))) == 0
+    assert loop_period([*([1, 2, 3] * 20), 4, 5, 6]) == 0
+    assert loop_period([7] * 10) == 0  # shorter than min_span: could be a run of spaces
+    sentence = list(range(50, 110))  # a 60-token sentence said twice in a row
+    assert loop_period([*range(10), *sentence, *sentence]) == 60
+
+
+def test_trim_loop_keeps_one_copy_of_the_repeated_passage() -> None:
+    looping = "Intro. " + "The model handles many kinds of queries. " * 6 + "The model han"
+    assert trim_loop(looping) == "Intro. The model handles many kinds of queries."
+    fine = "A normal answer.\n- one\n- two\n"
+    assert trim_loop(fine) == fine
+
+
+def test_parse_text_trims_replies_that_looped_or_ran_out_of_tokens() -> None:
+    looping = "Summary.\n" + "Risk: data drift, monitor it. " * 5
+    stopped = {**completion(looping), LOOP_STOPPED: True}
+    assert parse_text(stopped) == "Summary.\nRisk: data drift, monitor it."
+    cut = completion("Line one.\nLine two.\nLine three is cut mid-", finish="length")
+    assert parse_text(cut) == "Line one.\nLine two."
+    assert parse_text(completion(looping)) == looping.strip()  # a natural stop is left alone
+
+
+def test_loop_guard_forces_the_end_of_a_looping_generation() -> None:
+    guard = LoopGuard(eos=0, max_period=10, min_span=8)
+    prompt = [9, 9, 9]
+    scores = [1.0, 2.0, 3.0]
+    assert guard(_Ids(prompt), list(scores)) == scores  # the first call learns the prompt length
+    assert guard(_Ids([*prompt, 1, 2, 3, 4]), list(scores)) == scores
+    assert not guard.tripped
+    out = guard(_Ids([*prompt, *([1, 2] * 4)]), list(scores))
+    assert guard.tripped
+    assert out == [0.0, float("-inf"), float("-inf")]
+
+
+class _Ids(list[int]):
+    """The slice of llama.cpp's input ids a logits processor sees (a numpy array there)."""
+
+    def __getitem__(self, item: Any) -> Any:
+        value = super().__getitem__(item)
+        return _Ids(value) if isinstance(item, slice) else value
+
+    def tolist(self) -> list[int]:
+        return list(self)
+
+
+def test_the_engine_guards_free_text_against_loops_when_the_model_can() -> None:
+    class Looping(ScriptedLlama):
+        def token_eos(self) -> int:
+            return 0
+
+        def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+            [guard] = kwargs.pop("logits_processor")
+            guard(_Ids([5]), [0.0])
+            guard(_Ids([5, *([1, 2] * 30)]), [0.0, 0.0])
+            return super().create_chat_completion(**kwargs)
+
+    engine = LocalEngine.of("tiny", Looping("ab" * 30))
+    with capture_logs() as logs:
+        response = engine.complete("answer", {"messages": []}, stop_loops=True)
+    assert response[LOOP_STOPPED] is True
+    assert "local_loop_stopped" in [entry["event"] for entry in logs]
+    plain = ScriptedLlama("x")
+    assert LOOP_STOPPED not in LocalEngine.of("tiny", plain).complete("answer", {"messages": []}, stop_loops=True)
+    assert "logits_processor" not in plain.requests[0]

@@ -1,0 +1,73 @@
+"""The whole graph on the real local models, offline: the task is routed to the senior (Qwen2.5-Coder-1.5B),
+which delegates with Task; the junior (0.5B) works with its tools; the senior reviews with Verdict and
+answers. Assertions are about behaviour (who did what), never about wording.
+
+Slow (~2-3 minutes on two cores) and opt-in: it runs under `pytest -m slow` or with ORCHESTRATE_E2E=1,
+and is skipped when the models are not pulled (`orchestrate models pull`). Sampling is greedy with a
+fixed seed, so a run is repeatable for a given prompt; the workspace path is part of the prompt, so runs
+in different temporary directories are different (and equally valid) samples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator import Orchestrator, RunResult, load_agents
+from orchestrator.graphs.progress import ProgressEvent
+from orchestrator.local_chat import LocalProvider
+from orchestrator.local_models import JUNIOR, SENIOR, cache_path, verify
+from orchestrator.tools.permissions import PermissionPolicy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def provider(request: pytest.FixtureRequest) -> LocalProvider:
+    if "slow" not in str(request.config.getoption("markexpr")) and os.environ.get("ORCHESTRATE_E2E") != "1":
+        pytest.skip("takes minutes: run with `pytest -m slow` or ORCHESTRATE_E2E=1")
+    for spec in (SENIOR, JUNIOR):
+        path = cache_path(spec)
+        if not (path.is_file() and verify(spec, path)):
+            pytest.skip(f"local {spec.key} model not pulled: run `orchestrate models pull`")
+    return LocalProvider()
+
+
+async def run(task: str, workspace: Path, provider: LocalProvider) -> tuple[RunResult, list[ProgressEvent]]:
+    orchestrator = Orchestrator(
+        load_agents(cwd=workspace, home=workspace),
+        provider=provider,
+        workspace=workspace,
+        permissions=PermissionPolicy(mode="acceptEdits"),
+        db=workspace / ".runs.db",
+    )
+    events: list[ProgressEvent] = []
+    async for item in orchestrator.astream(task):
+        if isinstance(item, RunResult):
+            return item, events
+        events.append(item)
+    raise AssertionError("the run ended without a result")
+
+
+async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answered(
+    tmp_path: Path, provider: LocalProvider
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    result, events = await run("design a RAG pipeline", workspace, provider)
+
+    assert result.status == "completed", result.error
+    assert result.route is not None
+    assert result.route["agent"] == "senior-ml-engineer"
+    delegations = [d for d in result.delegations if d["agent"] == "ml-engineer"]
+    assert delegations, "the senior did not delegate"
+    assert all(d["verdicts"] for d in delegations), "a delegation came back without a review"
+    assert {v["decision"] for d in delegations for v in d["verdicts"]} <= {"approve", "revise"}
+    junior_tools = [e["detail"] for e in events if e["event"] == "tool" and e["agent"] == "ml-engineer"]
+    assert {"Read", "Write"} & set(junior_tools), f"the junior used no file tool: {junior_tools}"
+    written = [path for d in delegations for path in d["files_changed"]]
+    assert written, "the junior wrote no file"
+    assert all((workspace / path).is_file() for path in written)
+    assert result.final.strip()

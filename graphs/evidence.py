@@ -19,7 +19,7 @@ __all__ = ["missing_work", "review_request"]
 _PATH = re.compile(
     r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.(?:py|txt|md|json|jsonl|ya?ml|toml|csv|tsv|ipynb|sh|cfg|ini|sql|parquet))\b"
 )
-_MAKE = re.compile(r"\b(?:create|write|add|save|generate|produce|implement)\b[^.\n]{0,80}", re.IGNORECASE)
+_MAKE = re.compile(r"\b(?:create|write|add|save|generate|produce|implement)\b(?:[^.\n]|\.(?=\w)){0,80}", re.IGNORECASE)
 _EXCERPT_LINES = 40
 _EXCERPT_CHARS = 2000
 

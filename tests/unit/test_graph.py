@@ -399,3 +399,10 @@ async def test_plan_mode_refuses_writes_without_asking(agents: AgentSet, tmp_pat
     await orchestrator.arun("write p", agent=JUNIOR)
     model.assert_complete()
     assert not (tmp_path / "p.txt").exists()
+
+
+def test_required_outputs_keep_file_extensions_and_skip_inputs() -> None:
+    from orchestrator.graphs.evidence import required_outputs
+
+    brief = "Read data/train.csv. Then create rag_config.yaml and write the loader to src/load.py."
+    assert required_outputs(brief) == ["rag_config.yaml", "src/load.py"]

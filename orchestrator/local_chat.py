@@ -61,13 +61,13 @@ __all__ = [
     "LOOP_STOPPED",
     "MARKERS",
     "ChatLocalLlama",
+    "GenerationSettings",
     "LlamaLike",
     "LocalEngine",
     "LocalModelError",
     "LocalProvider",
     "LoopGuard",
     "PromptLimits",
-    "Settings",
     "ToolDef",
     "answer_instruction",
     "answer_request",
@@ -346,7 +346,7 @@ def render_messages(messages: Sequence[BaseMessage], limits: PromptLimits | None
 
 
 @dataclass(frozen=True)
-class Settings:
+class GenerationSettings:
     """Generation settings of one turn."""
 
     answer_max_tokens: int = 640
@@ -374,11 +374,13 @@ def _first_line(text: str, limit: int = 100) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _sampling(s: Settings) -> dict[str, Any]:
+def _sampling(s: GenerationSettings) -> dict[str, Any]:
     return {"temperature": s.temperature, "repeat_penalty": s.repeat_penalty, "seed": s.seed}
 
 
-def _json_request(chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, s: Settings) -> dict[str, Any]:
+def _json_request(
+    chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, s: GenerationSettings
+) -> dict[str, Any]:
     return {
         "messages": chat,
         "response_format": {"type": "json_object", "schema": schema},
@@ -467,7 +469,7 @@ _ANSWER_DESCRIPTION = (
 
 
 def choice_request(
-    chat: list[dict[str, str]], tools: Sequence[ToolDef], actions: Sequence[str], s: Settings, note: str = ""
+    chat: list[dict[str, str]], tools: Sequence[ToolDef], actions: Sequence[str], s: GenerationSettings, note: str = ""
 ) -> dict[str, Any]:
     """Step 1: pick the next action among `actions` (tool names and maybe ANSWER), after the `note`
     (facts from `progress_note`), each action with a one-line description."""
@@ -497,7 +499,7 @@ def _describe_params(schema: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def tool_request(chat: list[dict[str, str]], tool: ToolDef, s: Settings, note: str = "") -> dict[str, Any]:
+def tool_request(chat: list[dict[str, str]], tool: ToolDef, s: GenerationSettings, note: str = "") -> dict[str, Any]:
     """Step 2a: the chosen tool's arguments, as JSON constrained by its bounded schema, after the `note`."""
     schema = bounded_schema(tool.schema, s.schema_budget, keep_optional=s.keep_optional)
     facts = f"[Progress] {note}\n" if note else ""
@@ -530,7 +532,12 @@ def _without(tool: ToolDef, field: str) -> ToolDef:
 
 
 def body_request(
-    chat: list[dict[str, str]], tool: ToolDef, field: str, args: Mapping[str, Any], s: Settings, note: str = ""
+    chat: list[dict[str, str]],
+    tool: ToolDef,
+    field: str,
+    args: Mapping[str, Any],
+    s: GenerationSettings,
+    note: str = "",
 ) -> dict[str, Any]:
     """Step 2a': the body argument (`body_field`) as plain text, once the other arguments are known."""
     sub = tool.schema.get("properties", {}).get(field, {})
@@ -572,7 +579,7 @@ def answer_instruction(request: str, worked: bool) -> str:
     return f"[Next step] Write your final reply to {asked}\nPlain text, no tool call. {base}"
 
 
-def answer_request(chat: list[dict[str, str]], s: Settings, instruction: str | None = None) -> dict[str, Any]:
+def answer_request(chat: list[dict[str, str]], s: GenerationSettings, instruction: str | None = None) -> dict[str, Any]:
     """Step 2b: a bounded free-text reply, after the `instruction` (without one, small models imitate
     the rendered tool calls of the history in their text), stopping at the adapter's own markers."""
     messages = _with_instruction(chat, instruction) if instruction else chat
@@ -843,7 +850,7 @@ def _choose(
     chat: list[dict[str, str]],
     tools: Sequence[ToolDef],
     actions: list[str],
-    settings: Settings,
+    settings: GenerationSettings,
     usage: list[int],
     note: str,
 ) -> str:
@@ -878,7 +885,7 @@ def _tool_args(
     engine: LocalEngine,
     chat: list[dict[str, str]],
     tool: ToolDef,
-    settings: Settings,
+    settings: GenerationSettings,
     note: str,
     usage: list[int],
 ) -> dict[str, Any]:
@@ -908,7 +915,7 @@ def run_turn(
     messages: Sequence[BaseMessage],
     tools: Sequence[ToolDef],
     tool_choice: object,
-    settings: Settings,
+    settings: GenerationSettings,
     limits: PromptLimits | None = None,
 ) -> AIMessage:
     """One model turn by the two-step protocol: choose (unless there is one option), then act. The
@@ -959,15 +966,15 @@ class ChatLocalLlama(BaseChatModel):
 
     engine: LocalEngine
     model_name: str = "local"
-    answer_max_tokens: int = Settings.answer_max_tokens
-    tool_max_tokens: int = Settings.tool_max_tokens
-    body_max_tokens: int = Settings.body_max_tokens
-    temperature: float = Settings.temperature
-    schema_budget: int = Settings.schema_budget
+    answer_max_tokens: int = GenerationSettings.answer_max_tokens
+    tool_max_tokens: int = GenerationSettings.tool_max_tokens
+    body_max_tokens: int = GenerationSettings.body_max_tokens
+    temperature: float = GenerationSettings.temperature
+    schema_budget: int = GenerationSettings.schema_budget
     keep_optional: bool = False
     """Offer optional tool arguments to the model too (off: small models misuse them)."""
-    repeat_penalty: float = Settings.repeat_penalty
-    seed: int = Settings.seed
+    repeat_penalty: float = GenerationSettings.repeat_penalty
+    seed: int = GenerationSettings.seed
     limits: PromptLimits = PromptLimits()
 
     @property
@@ -986,8 +993,8 @@ class ChatLocalLlama(BaseChatModel):
         candidate_actions(defs, tool_choice)
         return self.bind(tools=[d.as_anthropic() for d in defs], tool_choice=tool_choice, **kwargs)
 
-    def _settings(self, stop: list[str] | None) -> Settings:
-        return Settings(
+    def _settings(self, stop: list[str] | None) -> GenerationSettings:
+        return GenerationSettings(
             answer_max_tokens=self.answer_max_tokens,
             tool_max_tokens=self.tool_max_tokens,
             body_max_tokens=self.body_max_tokens,

@@ -20,12 +20,12 @@ from orchestrator.local_chat import (
     LOOP_STOPPED,
     MARKERS,
     ChatLocalLlama,
+    GenerationSettings,
     LocalEngine,
     LocalModelError,
     LocalProvider,
     LoopGuard,
     PromptLimits,
-    Settings,
     ToolDef,
     answer_instruction,
     answer_request,
@@ -314,8 +314,8 @@ def test_render_reads_text_out_of_content_blocks() -> None:
 
 def test_step_instructions_go_last_so_the_prompt_prefix_is_shared() -> None:
     chat = render_messages([SystemMessage("sys"), HumanMessage("Write hi to a.txt")])
-    choose = choice_request(chat, TOOLS, ["Read", "Write", ANSWER], Settings(), note="No tool yet.")
-    act = tool_request(chat, TOOLS[1], Settings())
+    choose = choice_request(chat, TOOLS, ["Read", "Write", ANSWER], GenerationSettings(), note="No tool yet.")
+    act = tool_request(chat, TOOLS[1], GenerationSettings())
     first, second = choose["messages"][-1]["content"], act["messages"][-1]["content"]
     assert first.startswith("Write hi to a.txt\n\n[Progress] No tool yet.\n[Next step]")
     assert second.startswith("Write hi to a.txt\n\n[Next step] Call the tool Write")
@@ -326,7 +326,7 @@ def test_step_instructions_go_last_so_the_prompt_prefix_is_shared() -> None:
 
 def test_requests_carry_the_sampling_settings() -> None:
     chat = render_messages([HumanMessage("q")])
-    settings = Settings(temperature=0.3, repeat_penalty=1.15, seed=7)
+    settings = GenerationSettings(temperature=0.3, repeat_penalty=1.15, seed=7)
     for request in (
         choice_request(chat, TOOLS, ["Read", ANSWER], settings),
         tool_request(chat, TOOLS[0], settings),
@@ -338,19 +338,19 @@ def test_requests_carry_the_sampling_settings() -> None:
 
 def test_enum_arguments_without_a_description_list_their_values() -> None:
     tool = ToolDef("Pick", "Picks.", {"type": "object", "properties": {"x": {"enum": ["a", "b"]}}, "required": ["x"]})
-    text = tool_request(render_messages([HumanMessage("q")]), tool, Settings())["messages"][-1]["content"]
+    text = tool_request(render_messages([HumanMessage("q")]), tool, GenerationSettings())["messages"][-1]["content"]
     assert "- x (required): one of a, b" in text
 
 
 def test_choice_schema_is_an_enum_of_the_actions() -> None:
     chat = render_messages([HumanMessage("q")])
-    schema = choice_request(chat, TOOLS, ["Read", ANSWER], Settings())["response_format"]["schema"]
+    schema = choice_request(chat, TOOLS, ["Read", ANSWER], GenerationSettings())["response_format"]["schema"]
     assert schema["properties"]["action"]["enum"] == ["Read", ANSWER]
 
 
 def test_tool_request_constrains_output_to_the_bounded_schema() -> None:
     chat = render_messages([HumanMessage("q")])
-    request = tool_request(chat, TOOLS[1], Settings(schema_budget=500, tool_max_tokens=700))
+    request = tool_request(chat, TOOLS[1], GenerationSettings(schema_budget=500, tool_max_tokens=700))
     assert request["response_format"]["type"] == "json_object"
     assert string_budget(request["response_format"]["schema"]) <= 500
     assert request["max_tokens"] == 700
@@ -418,7 +418,7 @@ async def test_agent_turn_may_answer_in_text() -> None:
     assert reply.content == "Paris."
     assert reply.tool_calls == []
     answer = llama.requests[1]
-    assert answer["max_tokens"] == Settings().answer_max_tokens
+    assert answer["max_tokens"] == GenerationSettings().answer_max_tokens
     assert answer["messages"][-1]["content"].endswith(answer_instruction("Capital of France?", worked=False))
     assert set(MARKERS) <= set(answer["stop"])
 
@@ -513,13 +513,13 @@ def test_llama_refusals_become_local_model_errors() -> None:
 
     engine = LocalEngine.of("tiny", Overflow())
     with pytest.raises(LocalModelError, match="exceed context window"):
-        run_turn(engine, TASK, [], None, Settings())
+        run_turn(engine, TASK, [], None, GenerationSettings())
 
 
 def test_every_call_is_logged_with_tokens_and_time() -> None:
     llama = ScriptedLlama('{"action": "answer"}', "done")
     with capture_logs() as logs:
-        run_turn(LocalEngine.of("tiny", llama), [HumanMessage("Say done.")], TOOLS, None, Settings())
+        run_turn(LocalEngine.of("tiny", llama), [HumanMessage("Say done.")], TOOLS, None, GenerationSettings())
     calls = [entry for entry in logs if entry["event"] == "model_call"]
     assert [c["step"] for c in calls] == ["choose", "answer"]
     assert {k for k in calls[0] if k != "log_level"} >= {"model", "input_tokens", "output_tokens", "seconds"}
@@ -553,14 +553,14 @@ def test_a_model_is_loaded_once_lazily_and_loading_errors_are_call_errors() -> N
     engine = LocalEngine("tiny", load)
     assert loads == []
     for _ in range(2):
-        run_turn(engine, TASK, [], None, Settings())
+        run_turn(engine, TASK, [], None, GenerationSettings())
     assert loads == [1]
 
     def broken() -> ScriptedLlama:
         raise ValueError("Failed to load model from file")
 
     with pytest.raises(LocalModelError, match="cannot load"):
-        run_turn(LocalEngine("bad", broken), TASK, [], None, Settings())
+        run_turn(LocalEngine("bad", broken), TASK, [], None, GenerationSettings())
 
 
 # --- the provider ---------------------------------------------------------------------------------

@@ -4,47 +4,38 @@ The reviewer reads the brief, the subagent's report, its tool calls and the file
 current content, read from disk). `missing_work` is a deterministic check on top: files the report claims
 or the brief names that were neither changed nor exist. A reviewer's approval in spite of such gaps is
 overridden, so a subagent that claims work it never did cannot slip through a lenient review.
+
+The request states facts plainly for small reviewers: each file's state now ("exists, 50 lines"), and a
+failed call that a later successful Write of the same file made moot is marked so.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.file_mentions import mentioned_paths, requested_files
 from orchestrator.graphs.state import Brief, ToolEvent
 
 __all__ = ["missing_work", "review_request"]
 
-_PATH = re.compile(
-    r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.(?:py|txt|md|json|jsonl|ya?ml|toml|csv|tsv|ipynb|sh|cfg|ini|sql|parquet))\b"
-)
-_MAKE = re.compile(r"\b(?:create|write|add|save|generate|produce|implement)\b(?:[^.\n]|\.(?=\w)){0,80}", re.IGNORECASE)
+_EDITS = frozenset({"Write", "Edit", "NotebookEdit"})
 _EXCERPT_LINES = 40
 _EXCERPT_CHARS = 2000
-
-
-def mentioned_paths(text: str) -> list[str]:
-    """File paths that look like paths in free text, in order, without duplicates."""
-    return list(dict.fromkeys(match.group(1).lstrip("./") for match in _PATH.finditer(text)))
-
-
-def required_outputs(brief_prompt: str) -> list[str]:
-    """Paths the brief asks to be made ("create x.py", "write the results to out.csv"), not mere inputs."""
-    return list(dict.fromkeys(p for clause in _MAKE.findall(brief_prompt) for p in mentioned_paths(clause)))
 
 
 def missing_work(brief: Brief, report: str, files_changed: Sequence[str], workspace: Path) -> list[str]:
     """Problems a reviewer must not approve: claimed or required files that are not there."""
     changed = set(files_changed)
-    problems = []
-    for path in mentioned_paths(report):
-        if path not in changed and not (workspace / path).exists():
-            problems.append(f"the report mentions {path}, but no such file exists in the workspace")
-    for path in required_outputs(brief["prompt"]):
-        if path not in changed and not (workspace / path).exists() and path not in mentioned_paths(report):
-            problems.append(f"the brief asks for {path}, but it was not created")
-    return problems
+
+    def absent(path: str) -> bool:
+        return path not in changed and not (workspace / path).exists()
+
+    claimed = mentioned_paths(report, workspace)
+    required = requested_files(brief["prompt"], workspace)
+    return [f"the report mentions {p}, but no such file exists in the workspace" for p in claimed if absent(p)] + [
+        f"the brief asks for {p}, but it was not created" for p in required if absent(p) and p not in claimed
+    ]
 
 
 def _excerpt(path: Path) -> str:
@@ -58,16 +49,58 @@ def _excerpt(path: Path) -> str:
     return shown + ("\n... (truncated)" if more else "")
 
 
+def file_status(path: Path) -> str:
+    """What is on disk now, in a few words: "exists, 50 lines" / "does not exist"."""
+    if path.is_dir():
+        return "is a directory"
+    if not path.is_file():
+        return "does not exist"
+    lines = len(path.read_bytes().splitlines())
+    return f"exists, {lines} line{'s' * (lines != 1)}" if lines else "exists, but is empty"
+
+
+def _fixed_later(events: Sequence[ToolEvent], index: int) -> bool:
+    """A failed call on a file that a later call wrote successfully (e.g. a Read before the file existed)."""
+    path = events[index].get("path")
+    later = events[index + 1 :]
+    return path is not None and any(e["ok"] and e["tool"] in _EDITS and e.get("path") == path for e in later)
+
+
+def _tool_line(events: Sequence[ToolEvent], index: int) -> str:
+    event = events[index]
+    call = f"{index + 1}. {event['tool']}({event['args']})"
+    if event["ok"]:
+        return f"{call} -> ok: {event['result']}"
+    if _fixed_later(events, index):
+        return f"{call} -> failed, before a later call wrote the file (moot now)"
+    return f"{call} -> ERROR: {event['result']}"
+
+
 def _tool_lines(tool_log: Sequence[ToolEvent]) -> str:
     if not tool_log:
         return "(none: no tool was called)"
-    return "\n".join(f"- {e['tool']}({e['args']}) -> {'ok' if e['ok'] else 'ERROR'}: {e['result']}" for e in tool_log)
+    return "\n".join(_tool_line(tool_log, i) for i in range(len(tool_log)))
 
 
 def _file_sections(files_changed: Sequence[str], workspace: Path) -> str:
     if not files_changed:
         return "(none: no file was created or changed)"
-    return "\n".join(f"### {path}\n```\n{_excerpt(workspace / path)}\n```" for path in files_changed)
+    return "\n".join(
+        f"### {path} ({file_status(workspace / path)} now)\n```\n{_excerpt(workspace / path)}\n```"
+        for path in files_changed
+    )
+
+
+def _checks(brief: Brief, workspace: Path, problems: Sequence[str]) -> str:
+    """The evidence check's findings, and the state of every file the brief asks for."""
+    asked = [
+        f"- {p} (the brief asks for it): {file_status(workspace / p)}"
+        for p in requested_files(brief["prompt"], workspace)
+    ]
+    found = [f"- problem: {p}" for p in problems] or [
+        "- no missing files (whether the content meets the brief is yours to judge)"
+    ]
+    return "\n".join([*asked, *found])
 
 
 def review_request(
@@ -80,11 +113,10 @@ def review_request(
     problems: Sequence[str],
 ) -> str:
     """The message the reviewer reads; `problems` come from `missing_work`."""
-    checks = "\n".join(f"- {p}" for p in problems) if problems else "(no problems found)"
     return (
         f"## Brief ({brief['description']})\n{brief['prompt']}\n\n"
-        f"## Report from {brief['agent']}\n{report or '(empty report)'}\n\n"
-        f"## Evidence: tool calls\n{_tool_lines(tool_log)}\n\n"
-        f"## Evidence: files changed\n{_file_sections(files_changed, workspace)}\n\n"
-        f"## Automatic checks\n{checks}"
+        f"## The work: files changed, as they are now\n{_file_sections(files_changed, workspace)}\n\n"
+        f"## Evidence: tool calls, in order\n{_tool_lines(tool_log)}\n\n"
+        f"## Summary from {brief['agent']}\n{report or '(empty)'}\n\n"
+        f"## Automatic checks\n{_checks(brief, workspace, problems)}"
     )

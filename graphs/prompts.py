@@ -86,24 +86,28 @@ VERDICT_SCHEMA: dict[str, Any] = {
     "input_schema": {
         "type": "object",
         "properties": {
-            "decision": {"type": "string", "enum": ["approve", "revise"]},
             "feedback": {
                 "type": "string",
                 "maxLength": FEEDBACK_MAX,
-                "description": "For revise: exactly what is missing or wrong and what to do. For approve: one line.",
+                "description": (
+                    "Written before the decision: check the work against each point of the brief. "
+                    "For revise: exactly what is missing or wrong and what to do. For approve: one line."
+                ),
             },
+            "decision": {"type": "string", "enum": ["approve", "revise"]},
         },
-        "required": ["decision", "feedback"],
+        "required": ["feedback", "decision"],
     },
 }
 
 
 def review_system_prompt(reviewer: AgentSpec) -> str:
     return (
-        f"You are {reviewer.name}, reviewing work you delegated. Judge it against the brief and against the "
-        "evidence of what was actually done: the tool calls and the files changed. A report that claims work "
-        "the evidence does not show must be revised. Approve only what meets the brief. Answer with the "
-        f"{VERDICT_TOOL} tool."
+        f"You are {reviewer.name}, reviewing work you delegated. The work is the files changed, shown with "
+        "their content as it is now; the tool calls are the evidence of what was done; the summary is only "
+        "what the subagent says (it is the work itself only when the brief asks for no file). Judge the "
+        "work against the brief. Work the evidence does not show must be revised. Approve work that meets "
+        f"the brief. Answer with the {VERDICT_TOOL} tool."
     )
 
 

@@ -47,6 +47,8 @@ class ToolEvent(TypedDict):
     args: str
     ok: bool
     result: str
+    path: NotRequired[str]
+    """The file it names (`file_path`), workspace-relative; absent when it names none."""
 
 
 class Verdict(TypedDict):

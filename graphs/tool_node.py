@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import ToolError
+from orchestrator.file_mentions import in_workspace
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.permission_gate import check_permission
@@ -85,9 +87,12 @@ def summarizer(deps: Deps, agent: str) -> Callable[[str, str], Awaitable[str]]:
     return summarize
 
 
-def _event(call: ToolCall, text: str, ok: bool) -> ToolEvent:
+def _event(call: ToolCall, text: str, ok: bool, workspace: Path) -> ToolEvent:
     args = ", ".join(f"{k}={str(v)[:60]!r}" for k, v in call["args"].items() if k != "content")
-    return ToolEvent(tool=call["name"], args=args, ok=ok, result=text[:_EVIDENCE_CHARS].replace("\n", " "))
+    event = ToolEvent(tool=call["name"], args=args, ok=ok, result=text[:_EVIDENCE_CHARS].replace("\n", " "))
+    if isinstance(path := call["args"].get("file_path"), str):
+        event["path"] = in_workspace(path, workspace)
+    return event
 
 
 def _context(state: AgentState, spec: AgentSpec, deps: Deps) -> ToolContext:
@@ -111,7 +116,7 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
             text, ok = await execute(item, ctx, deps)
             status = "success" if ok else "error"
             messages.append(ToolMessage(text, tool_call_id=item.call["id"], name=item.call["name"], status=status))
-            events.append(_event(item.call, text, ok))
+            events.append(_event(item.call, text, ok, deps.workspace))
     return {
         "messages": messages,
         "tool_log": events,

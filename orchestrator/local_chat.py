@@ -53,6 +53,7 @@ from pydantic import ConfigDict
 from rich.console import Console
 
 from orchestrator.errors import ModelCallError
+from orchestrator.file_mentions import requested_files, same_file
 from orchestrator.local_models import JUNIOR, MODELS, SENIOR, locate
 
 __all__ = [
@@ -84,7 +85,6 @@ __all__ = [
     "parse_tool_args",
     "progress_note",
     "render_messages",
-    "requested_files",
     "run_turn",
     "tool_defs",
     "tool_request",
@@ -390,24 +390,8 @@ def _json_request(
 
 
 # What a turn has done so far, stated plainly: small models lose track of it in a rendered history.
-_PATH = re.compile(
-    r"(?<![\w/.-])(/?(?:[\w.-]+/)*[\w-][\w.-]*\.(?:py|txt|md|json|jsonl|ya?ml|toml|csv|cfg|ini|sh|sql|ipynb))\b"
-)
-_MAKE = re.compile(r"\b(?:create|write|add|save|generate|produce|implement)\b(?:[^.\n]|\.(?=\S)){0,80}", re.IGNORECASE)
 _KEY_ARGS = ("file_path", "path", "pattern", "command", "url", "query", "description")
 _EDITS = ("Write", "Edit")
-
-
-def requested_files(request: str) -> list[str]:
-    """Files a request asks to be made ("create x.py", "write the config to conf/a.yaml"), in order."""
-    found = (m.group(1).removeprefix("./") for clause in _MAKE.findall(request) for m in _PATH.finditer(clause))
-    return list(dict.fromkeys(found))
-
-
-def _same_file(called: object, wanted: str) -> bool:
-    """Whether a tool's path argument names the wanted file (either may be absolute, or start with ./)."""
-    a, b = str(called).removeprefix("./"), wanted
-    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
 
 
 @dataclass(frozen=True)
@@ -456,7 +440,7 @@ def progress_note(messages: Sequence[BaseMessage], recent: int = 6) -> str:
     files = requested_files(_request(messages))
     if files:
         written = {
-            f for f in files for c in calls if c.name in _EDITS and c.ok and _same_file(c.args.get("file_path"), f)
+            f for f in files for c in calls if c.name in _EDITS and c.ok and same_file(c.args.get("file_path"), f)
         }
         states = ", ".join(f"{f} ({'written' if f in written else 'not written yet'})" for f in files)
         lines.append(f"Files the request asks for: {states}.")

@@ -41,7 +41,6 @@ from orchestrator.local_chat import (
     parse_tool_args,
     progress_note,
     render_messages,
-    requested_files,
     run_turn,
     tool_defs,
     tool_request,
@@ -639,21 +638,6 @@ def test_tool_def_round_trips_to_anthropic_format() -> None:
 
 
 # --- facts, bodies and loops ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("request_text", "files"),
-    [
-        ("Create rag_config.yaml: a YAML config with chunk sizes.", ["rag_config.yaml"]),
-        ("Create a Python script named `src/app.py` containing main().", ["src/app.py"]),
-        ("Create /tmp/ws/pipeline.py with load() and query().", ["/tmp/ws/pipeline.py"]),
-        ("Write the results to out.csv and save ./notes.md.", ["out.csv", "notes.md"]),
-        ("Explain what train.py does.", []),
-        ("design a RAG pipeline", []),
-    ],
-)
-def test_requested_files_are_the_paths_a_request_asks_to_make(request_text: str, files: list[str]) -> None:
-    assert requested_files(request_text) == files
 
 
 def test_progress_note_states_calls_outcomes_and_requested_files() -> None:

@@ -20,8 +20,9 @@ from orchestrator.graphs.state import Brief, ToolEvent
 __all__ = ["missing_work", "review_request"]
 
 _EDITS = frozenset({"Write", "Edit", "NotebookEdit"})
-_EXCERPT_LINES = 40
-_EXCERPT_CHARS = 2000
+_EXCERPT_LINES = 120
+_EXCERPT_CHARS = 4000
+_EXCERPT_HEADINGS = 12
 
 
 def missing_work(brief: Brief, report: str, files_changed: Sequence[str], workspace: Path) -> list[str]:
@@ -39,14 +40,19 @@ def missing_work(brief: Brief, report: str, files_changed: Sequence[str], worksp
 
 
 def _excerpt(path: Path) -> str:
+    """The head of a file; when that is not all of it, what was left out, with the headings further on."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return f"(unreadable: {exc.strerror})"
     lines = text.splitlines()
     shown = "\n".join(lines[:_EXCERPT_LINES])[:_EXCERPT_CHARS]
-    more = len(lines) > _EXCERPT_LINES or len(text) > _EXCERPT_CHARS
-    return shown + ("\n... (truncated)" if more else "")
+    if len(shown) == len("\n".join(lines)):
+        return shown
+    rest = lines[shown.count("\n") + 1 :]
+    headings = [line.strip() for line in rest if line.startswith("#")][:_EXCERPT_HEADINGS]
+    further = f"; headings further on: {' | '.join(headings)}" if headings else ""
+    return f"{shown}\n... (truncated: {len(rest)} more lines{further})"
 
 
 def file_status(path: Path) -> str:

@@ -13,7 +13,8 @@ output does. An agent turn is therefore a few small steps:
 A forced call (`tool_choice="<Name>"`, or one tool with "any") skips step 1. The favourite loops of small
 models are broken in `run_turn` (a repeated call that succeeded becomes an answer, one that failed is
 asked again without that tool), free text carries a repeat penalty and stops when it starts looping
-(`LoopGuard`), and a request that names files to create is not answered before any tool call worked.
+(`LoopGuard`), and a request that names files to create (or review feedback to act on) is not answered
+before a tool call since it has worked.
 
 Prompts are rendered compactly (prompt processing runs at ~95 tok/s on two cores), tool traffic as a log
 on the user side (models imitate rendered calls they see in their own turns), and the step instruction
@@ -247,7 +248,7 @@ class PromptLimits:
     """Character budgets for the rendered prompt (~4 characters a token, ~95 tokens/s to process)."""
 
     system_chars: int = 3600
-    request_chars: int = 5000
+    request_chars: int = 7000
     """The first human turn: the task, a subagent's brief, or a review request with its evidence."""
     message_chars: int = 2000
     tool_result_chars: int = 800
@@ -888,10 +889,15 @@ def _tool_args(
 
 
 def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> bool:
-    """A request that asks for files is not answered before any tool call has worked (for its first
-    `patience` calls): the review's evidence check would send such an answer back anyway."""
-    calls = _calls(messages)
-    return bool(requested_files(_request(messages))) and not any(c.ok for c in calls) and len(calls) < patience
+    """A request that asks for files, or review feedback sent back to fix (a later human turn), is not
+    answered before a tool call since has worked (for its first `patience` calls): an answer without
+    work would only go back to review, which would send it back again."""
+    turns = [i for i, m in enumerate(messages) if m.type == "human"]
+    if not turns:
+        return False
+    since = _calls(messages[turns[-1] :])
+    needs_work = len(turns) > 1 or bool(requested_files(_request(messages)))
+    return needs_work and not any(c.ok for c in since) and len(since) < patience
 
 
 def run_turn(

@@ -63,3 +63,12 @@ def test_the_checks_state_a_missing_or_empty_required_file(tmp_path: Path) -> No
         "- missing.md (the brief asks for it): does not exist\n"
         "- problem: the brief asks for missing.md, but it was not created"
     )
+
+
+def test_a_long_file_is_shown_in_part_with_the_headings_left_out(tmp_path: Path) -> None:
+    body = ["# Design", *[f"line {n}" for n in range(200)], "## Milestones", "- week 1", "## Risks", "- latency"]
+    (tmp_path / "design.md").write_text("\n".join(body) + "\n")
+    text = review_request(brief("Create design.md"), "Done.", [], ["design.md"], workspace=tmp_path, problems=[])
+    assert "### design.md (exists, 205 lines now)" in text
+    assert "line 118\n... (truncated: 85 more lines; headings further on: ## Milestones | ## Risks)" in text
+    assert "line 119" not in text

@@ -484,6 +484,27 @@ async def test_a_request_for_files_is_not_answered_before_a_tool_call_worked() -
     assert ANSWER in question.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"]
 
 
+async def test_review_feedback_is_not_answered_before_a_tool_call_worked_since() -> None:
+    worked = [
+        HumanMessage("Summarise the notes."),
+        AIMessage("", tool_calls=[call("Write", {"file_path": "sum.md", "content": "x"}, "t1")]),
+        ToolMessage("Created file sum.md (1 lines).", tool_call_id="t1", name="Write"),
+        AIMessage("Wrote sum.md."),
+    ]
+    revise = [*worked, HumanMessage("Review of round 1: revise. sum.md is empty of facts.\nFix this with your tools.")]
+    llama = ScriptedLlama('{"action": "Read"}', '{"file_path": "sum.md"}')
+    await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(revise)
+    assert llama.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Read", "Write"]
+    fixed = [
+        *revise,
+        AIMessage("", tool_calls=[call("Write", {"file_path": "sum.md", "content": "facts"}, "t2")]),
+        ToolMessage("Updated file sum.md.", tool_call_id="t2", name="Write"),
+    ]
+    done = ScriptedLlama('{"action": "answer"}', "Fixed sum.md.")
+    await chat_model(done).bind_tools([READ, WRITE]).ainvoke(fixed)
+    assert ANSWER in done.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"]
+
+
 async def test_with_structured_output_works_through_the_forced_path() -> None:
     llama = ScriptedLlama('{"verdict": "approve", "feedback": "fine"}')
     result = await chat_model(llama).with_structured_output(Verdict).ainvoke(TASK)

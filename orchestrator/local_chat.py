@@ -889,15 +889,17 @@ def _tool_args(
 
 
 def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> bool:
-    """A request that asks for files, or review feedback sent back to fix (a later human turn), is not
-    answered before a tool call since has worked (for its first `patience` calls): an answer without
-    work would only go back to review, which would send it back again."""
+    """A request that asks for files is not answered before a tool call has worked, and review feedback
+    sent back on such a request (a later human turn) not before a Write or Edit since has worked: such an
+    answer would only go back to review. Review feedback on other work needs some tool call that worked.
+    After `patience` calls the model may answer anyway."""
     turns = [i for i, m in enumerate(messages) if m.type == "human"]
-    if not turns:
+    since = _calls(messages[turns[-1] :]) if turns else []
+    files, revising = bool(requested_files(_request(messages))), len(turns) > 1
+    if not (files or revising) or len(since) >= patience:
         return False
-    since = _calls(messages[turns[-1] :])
-    needs_work = len(turns) > 1 or bool(requested_files(_request(messages)))
-    return needs_work and not any(c.ok for c in since) and len(since) < patience
+    needed = _EDITS if files and revising else None
+    return not any(c.ok and (needed is None or c.name in needed) for c in since)
 
 
 def run_turn(
@@ -909,9 +911,10 @@ def run_turn(
     limits: PromptLimits | None = None,
 ) -> AIMessage:
     """One model turn by the two-step protocol: choose (unless there is one option), then act. The
-    favourite loops of small models are broken: repeating the call that just succeeded becomes an answer,
-    and repeating a call that failed (with nothing succeeding since) sends the choice back without that
-    tool. Facts from `progress_note` go with the choice and the arguments."""
+    favourite loops of small models are broken: repeating the call that just succeeded becomes an answer
+    (or, while it is too early to answer, goes back to the choice without that tool), and so does
+    repeating a call that failed with nothing succeeding since. Facts from `progress_note` go with the
+    choice and the arguments."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
@@ -925,11 +928,12 @@ def run_turn(
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
         args = _tool_args(engine, chat, tool, settings, note, usage)
-        if (tool.name, args) == last and ANSWER in actions:
+        repeated = (tool.name, args) == last
+        if repeated and ANSWER in open_actions:
             log.info("local_repeat_call_answered", model=engine.name, tool=tool.name)
             action = ANSWER
-        elif (tool.name, args) in failed and len(open_actions) > 1:
-            log.info("local_failed_call_not_repeated", model=engine.name, tool=tool.name)
+        elif (repeated or (tool.name, args) in failed) and len(open_actions) > 1:
+            log.info("local_call_not_repeated", model=engine.name, tool=tool.name, failed=not repeated)
             open_actions.remove(tool.name)
             action = _choose(engine, chat, tools, open_actions, settings, usage, note)
             continue

@@ -472,7 +472,7 @@ async def test_repeating_a_call_that_failed_asks_again_without_that_tool() -> No
     assert llama.steps == ["choose", "tool", "choose", "tool", "body"]
     assert llama.requests[2]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Write", ANSWER]
     assert [c["name"] for c in reply.tool_calls] == ["Write"]
-    assert "local_failed_call_not_repeated" in [entry["event"] for entry in logs]
+    assert "local_call_not_repeated" in [entry["event"] for entry in logs]
 
 
 async def test_a_request_for_files_is_not_answered_before_a_tool_call_worked() -> None:
@@ -503,6 +503,25 @@ async def test_review_feedback_is_not_answered_before_a_tool_call_worked_since()
     done = ScriptedLlama('{"action": "answer"}', "Fixed sum.md.")
     await chat_model(done).bind_tools([READ, WRITE]).ainvoke(fixed)
     assert ANSWER in done.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"]
+
+
+async def test_feedback_on_a_file_task_is_not_answered_before_a_write_since() -> None:
+    history = [
+        HumanMessage("Create sum.md with the summary."),
+        AIMessage("", tool_calls=[call("Write", {"file_path": "sum.md", "content": "x"}, "t1")]),
+        ToolMessage("Created file sum.md (1 lines).", tool_call_id="t1", name="Write"),
+        AIMessage("Wrote sum.md."),
+        HumanMessage("Review of round 1: revise. sum.md has no facts.\nFix this with your tools."),
+        AIMessage("", tool_calls=[call("Read", {"file_path": "sum.md"}, "t2")]),
+        ToolMessage("1\tx", tool_call_id="t2", name="Read"),
+    ]
+    llama = ScriptedLlama('{"action": "Read"}', '{"file_path": "sum.md"}', '{"file_path": "sum.md"}', "facts")
+    with capture_logs() as logs:
+        reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(history)
+    assert llama.steps == ["choose", "tool", "tool", "body"]  # Write is the one action left: no second choice
+    assert llama.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Read", "Write"]
+    assert [(c["name"], c["args"]["content"]) for c in reply.tool_calls] == [("Write", "facts")]
+    assert [e["failed"] for e in logs if e["event"] == "local_call_not_repeated"] == [False]
 
 
 async def test_with_structured_output_works_through_the_forced_path() -> None:

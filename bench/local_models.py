@@ -24,8 +24,8 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestrator import Orchestrator, RunResult, load_agents
-from orchestrator.local_chat import LocalProvider
-from orchestrator.local_models import MODELS, locate
+from orchestrator.local import LocalProvider
+from orchestrator.local.models import MODELS, locate
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["JobRow", "Row", "main"]
@@ -113,7 +113,7 @@ def turn_seconds(model: Any) -> float:
 def measure(role: str, args: argparse.Namespace) -> Row:
     from llama_cpp import Llama
 
-    from orchestrator.local_chat import load_llama
+    from orchestrator.local.engine import load_llama
 
     path = locate(MODELS[role])
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from orchestrator import load_agents
 from orchestrator.graphs.evidence import missing_work, review_request
 from orchestrator.graphs.prompts import VERDICT_SCHEMA, VERDICT_TOOL, review_system_prompt
 from orchestrator.graphs.state import Brief, ToolEvent
-from orchestrator.local_chat import LocalProvider
+from orchestrator.local import LocalProvider
 
 DATA = Path(__file__).parent / "data"
 GOOD_DOC = (DATA / "rag_pipeline_good.md").read_text()

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from orchestrator.errors import OrchestrateError
-from orchestrator.local_models import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
+from orchestrator.local import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
 
 __all__ = ["models_app"]
 

@@ -1,7 +1,7 @@
 """File paths named in free text: the files a brief asks to be made, the files a report claims.
 
 One reading for everyone: the review's evidence check (graphs/evidence.py) and the local model's progress
-facts (local_chat.py) both see `create src/a.py`, `./src/a.py` and `/workspace/src/a.py` as the same file.
+facts (local/steps.py) both see `create src/a.py`, `./src/a.py` and `/workspace/src/a.py` as the same file.
 """
 
 from __future__ import annotations

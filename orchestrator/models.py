@@ -109,7 +109,7 @@ def select_provider(
             "no ANTHROPIC_API_KEY and no local runtime: pip install 'orchestrate[local]' (compiles llama.cpp, "
             "~7 min) and run `orchestrate models pull`, or set ANTHROPIC_API_KEY"
         )
-    from orchestrator.local_chat import LocalProvider  # deferred: llama-cpp is heavy
+    from orchestrator.local import LocalProvider  # deferred: llama-cpp is heavy
 
     why = "--provider local" if requested else "no ANTHROPIC_API_KEY set"
     return LocalProvider(), f"provider: local models ({why})"

@@ -13,8 +13,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.local_chat import LocalProvider
-from orchestrator.local_models import JUNIOR, cache_path, pull, verify
+from orchestrator.local import LocalProvider
+from orchestrator.local.models import JUNIOR, cache_path, pull, verify
 
 pytestmark = pytest.mark.slow
 

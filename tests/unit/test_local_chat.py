@@ -15,37 +15,28 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field
 from structlog.testing import capture_logs
 
-from orchestrator.local_chat import (
+from orchestrator.local.chat import ChatLocalLlama, LocalProvider
+from orchestrator.local.engine import LocalEngine, LocalModelError
+from orchestrator.local.loops import LOOP_STOPPED, LoopGuard, loop_period, trim_loop
+from orchestrator.local.render import PromptLimits, render_messages
+from orchestrator.local.schema import ToolDef, bounded_schema, tool_defs
+from orchestrator.local.steps import (
     ANSWER,
-    LOOP_STOPPED,
     MARKERS,
-    ChatLocalLlama,
     GenerationSettings,
-    LocalEngine,
-    LocalModelError,
-    LocalProvider,
-    LoopGuard,
-    PromptLimits,
-    ToolDef,
     answer_instruction,
     answer_request,
     body_field,
     body_request,
-    bounded_schema,
-    candidate_actions,
     choice_request,
-    loop_period,
     parse_body,
     parse_choice,
     parse_text,
     parse_tool_args,
     progress_note,
-    render_messages,
-    run_turn,
-    tool_defs,
     tool_request,
-    trim_loop,
 )
+from orchestrator.local.turn import candidate_actions, run_turn
 
 READ: dict[str, Any] = {
     "name": "Read",

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import _cli_models, local_models
+from orchestrator import _cli_models
 from orchestrator._cli_models import models_app
-from orchestrator.local_models import (
+from orchestrator.local import models as local_models
+from orchestrator.local.models import (
     JUNIOR,
     SENIOR,
     ModelDownloadError,

@@ -28,7 +28,10 @@ lint: dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p orchestrator
 
+# The suite includes one end-to-end run on the real local models, so the models are pulled first (cached
+# in the user cache dir and verified by sha256; a no-op when they are there).
 test: lint sysdeps
+	$(BIN)/orchestrate models pull
 	$(BIN)/pytest
 
 # The main job on the embedded default: fetch + verify the local models, then run in ./out (a scratch

@@ -2,36 +2,34 @@
 which delegates with Task; the junior (0.5B) works with its tools; the senior reviews with Verdict and
 answers. Assertions are about behaviour (who did what), never about wording.
 
-Slow (~2-3 minutes on two cores) and opt-in: it runs under `pytest -m slow` or with ORCHESTRATE_E2E=1,
-and is skipped when the models are not pulled (`orchestrate models pull`). Sampling is greedy with a
-fixed seed, so a run is repeatable for a given prompt; the workspace path is part of the prompt, so runs
-in different temporary directories are different (and equally valid) samples.
+Slow (~2-3 minutes on two cores), marked `slow` so a quick loop can leave it out (`pytest -m "not slow"`).
+It needs the pulled models: `make test` runs `orchestrate models pull` first (a no-op when the verified
+files are in the cache), and without them the test fails saying so rather than skipping. Sampling is
+greedy with a fixed seed, so a run is repeatable for a given prompt; the workspace path is part of the
+prompt, so runs in different temporary directories are different (and equally valid) samples.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from orchestrator import Orchestrator, RunResult, load_agents
 from orchestrator.graphs.progress import ProgressEvent
-from orchestrator.local_chat import LocalProvider
-from orchestrator.local_models import JUNIOR, SENIOR, cache_path, verify
+from orchestrator.local import LocalProvider
+from orchestrator.local.models import JUNIOR, SENIOR, cache_path, verify
 from orchestrator.tools.permissions import PermissionPolicy
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def provider(request: pytest.FixtureRequest) -> LocalProvider:
-    if "slow" not in str(request.config.getoption("markexpr")) and os.environ.get("ORCHESTRATE_E2E") != "1":
-        pytest.skip("takes minutes: run with `pytest -m slow` or ORCHESTRATE_E2E=1")
+def provider() -> LocalProvider:
     for spec in (SENIOR, JUNIOR):
         path = cache_path(spec)
         if not (path.is_file() and verify(spec, path)):
-            pytest.skip(f"local {spec.key} model not pulled: run `orchestrate models pull`")
+            pytest.fail(f"local {spec.key} model not pulled: run `orchestrate models pull` (make test does)")
     return LocalProvider()
 
 

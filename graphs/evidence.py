@@ -23,6 +23,7 @@ _EDITS = frozenset({"Write", "Edit", "NotebookEdit"})
 _EXCERPT_LINES = 120
 _EXCERPT_CHARS = 4000
 _EXCERPT_HEADINGS = 12
+_SHOWN_CALLS = 12
 
 
 def missing_work(brief: Brief, report: str, files_changed: Sequence[str], workspace: Path) -> list[str]:
@@ -83,9 +84,12 @@ def _tool_line(events: Sequence[ToolEvent], index: int) -> str:
 
 
 def _tool_lines(tool_log: Sequence[ToolEvent]) -> str:
+    """The calls in order; of a long log, only the latest `_SHOWN_CALLS` (what the work ended with)."""
     if not tool_log:
         return "(none: no tool was called)"
-    return "\n".join(_tool_line(tool_log, i) for i in range(len(tool_log)))
+    first = max(0, len(tool_log) - _SHOWN_CALLS)
+    omitted = [f"(calls 1-{first} omitted)"] if first else []
+    return "\n".join([*omitted, *(_tool_line(tool_log, i) for i in range(first, len(tool_log)))])
 
 
 def _file_sections(files_changed: Sequence[str], workspace: Path) -> str:

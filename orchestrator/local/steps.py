@@ -24,6 +24,7 @@ __all__ = [
     "ANSWER",
     "EDITS",
     "MARKERS",
+    "Call",
     "GenerationSettings",
     "answer_instruction",
     "answer_request",
@@ -98,7 +99,7 @@ EDITS = ("Write", "Edit")
 
 
 @dataclass(frozen=True)
-class _Call:
+class Call:
     """One tool call of the conversation and how it went (ok None: no result yet)."""
 
     name: str
@@ -113,14 +114,14 @@ class _Call:
         return f"{self.name} {_first_line(key, 60)} ({outcome})".replace("  ", " ")
 
 
-def calls_of(messages: Sequence[BaseMessage]) -> list[_Call]:
+def calls_of(messages: Sequence[BaseMessage]) -> list[Call]:
     results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
     calls = []
     for message in messages:
         for call in message.tool_calls if isinstance(message, AIMessage) else []:
             result = results.get(call.get("id") or "")
             ok = None if result is None else result.status != "error"
-            calls.append(_Call(call["name"], call["args"], ok, "" if result is None else text_of(result.content)))
+            calls.append(Call(call["name"], call["args"], ok, "" if result is None else text_of(result.content)))
     return calls
 
 

@@ -6,6 +6,7 @@ answer, breaking the favourite loops of small models (repeated calls) on the way
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import (
     ANSWER,
     EDITS,
+    Call,
     GenerationSettings,
     answer_instruction,
     answer_request,
@@ -39,6 +41,7 @@ from orchestrator.local.steps import (
 
 __all__ = [
     "candidate_actions",
+    "open_actions",
     "run_turn",
 ]
 
@@ -159,18 +162,34 @@ def _tool_args(
     return args
 
 
+def _calls_this_round(messages: Sequence[BaseMessage]) -> list[Call]:
+    """The tool calls since the latest human turn (the request, or the latest review feedback)."""
+    turns = [i for i, m in enumerate(messages) if m.type == "human"]
+    return calls_of(messages[turns[-1] :]) if turns else []
+
+
 def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> bool:
     """A request that asks for files is not answered before a tool call has worked, and review feedback
     sent back on such a request (a later human turn) not before a Write or Edit since has worked: such an
     answer would only go back to review. Review feedback on other work needs some tool call that worked.
     After `patience` calls the model may answer anyway."""
-    turns = [i for i, m in enumerate(messages) if m.type == "human"]
-    since = calls_of(messages[turns[-1] :]) if turns else []
-    files, revising = bool(requested_files(request_of(messages))), len(turns) > 1
+    since = _calls_this_round(messages)
+    files = bool(requested_files(request_of(messages)))
+    revising = sum(m.type == "human" for m in messages) > 1
     if not (files or revising) or len(since) >= patience:
         return False
     needed = EDITS if files and revising else None
     return not any(c.ok and (needed is None or c.name in needed) for c in since)
+
+
+def open_actions(actions: Sequence[str], messages: Sequence[BaseMessage], max_failures: int = 2) -> list[str]:
+    """The actions offered this turn: no answer while it is too early, and no tool that has failed
+    `max_failures` times this round (small models retry a failing Edit forever; Write is the way out).
+    Never empty: when everything would be closed, everything stays open."""
+    failures = Counter(c.name for c in _calls_this_round(messages) if c.ok is False)
+    early = len(actions) > 1 and ANSWER in actions and _too_early_to_answer(messages)
+    kept = [a for a in actions if failures[a] < max_failures and not (early and a == ANSWER)]
+    return kept or list(actions)
 
 
 def run_turn(
@@ -184,29 +203,27 @@ def run_turn(
     """One model turn by the two-step protocol: choose (unless there is one option), then act. The
     favourite loops of small models are broken: repeating the call that just succeeded becomes an answer
     (or, while it is too early to answer, goes back to the choice without that tool), and so does
-    repeating a call that failed with nothing succeeding since. Facts from `progress_note` go with the
-    choice and the arguments."""
+    repeating a call that failed with nothing succeeding since; `open_actions` says what is offered at
+    all. Facts from `progress_note` go with the choice and the arguments."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
     last, failed = _last_success(messages), _failed_since_success(messages)
     usage = [0, 0]
     reply = None
-    open_actions = list(actions)
-    if ANSWER in actions and len(actions) > 1 and _too_early_to_answer(messages):
-        open_actions.remove(ANSWER)
-    action = _choose(engine, chat, tools, open_actions, settings, usage, note)
+    open_now = open_actions(actions, messages)
+    action = _choose(engine, chat, tools, open_now, settings, usage, note)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
         args = _tool_args(engine, chat, tool, settings, note, usage)
         repeated = (tool.name, args) == last
-        if repeated and ANSWER in open_actions:
+        if repeated and ANSWER in open_now:
             log.info("local_repeat_call_answered", model=engine.name, tool=tool.name)
             action = ANSWER
-        elif (repeated or (tool.name, args) in failed) and len(open_actions) > 1:
+        elif (repeated or (tool.name, args) in failed) and len(open_now) > 1:
             log.info("local_call_not_repeated", model=engine.name, tool=tool.name, failed=not repeated)
-            open_actions.remove(tool.name)
-            action = _choose(engine, chat, tools, open_actions, settings, usage, note)
+            open_now.remove(tool.name)
+            action = _choose(engine, chat, tools, open_now, settings, usage, note)
             continue
         else:
             reply = _tool_message(tool.name, args)

@@ -72,3 +72,12 @@ def test_a_long_file_is_shown_in_part_with_the_headings_left_out(tmp_path: Path)
     assert "### design.md (exists, 205 lines now)" in text
     assert "line 118\n... (truncated: 85 more lines; headings further on: ## Milestones | ## Risks)" in text
     assert "line 119" not in text
+
+
+def test_a_long_tool_log_shows_its_latest_calls(tmp_path: Path) -> None:
+    log = [event("Read", True, f"f{n}.md", "ok") for n in range(1, 16)]
+    text = review_request(brief("Summarise"), "Done.", log, [], workspace=tmp_path, problems=[])
+    lines = text.splitlines()
+    start = lines.index("## Evidence: tool calls, in order") + 1
+    assert lines[start : start + 2] == ["(calls 1-3 omitted)", "4. Read(file_path='f4.md') -> ok: ok"]
+    assert "15. Read(file_path='f15.md') -> ok: ok" in lines

@@ -36,7 +36,7 @@ from orchestrator.local.steps import (
     progress_note,
     tool_request,
 )
-from orchestrator.local.turn import candidate_actions, run_turn
+from orchestrator.local.turn import candidate_actions, open_actions, run_turn
 
 READ: dict[str, Any] = {
     "name": "Read",
@@ -513,6 +513,22 @@ async def test_feedback_on_a_file_task_is_not_answered_before_a_write_since() ->
     assert llama.requests[0]["response_format"]["schema"]["properties"]["action"]["enum"] == ["Read", "Write"]
     assert [(c["name"], c["args"]["content"]) for c in reply.tool_calls] == [("Write", "facts")]
     assert [e["failed"] for e in logs if e["event"] == "local_call_not_repeated"] == [False]
+
+
+def test_a_tool_that_failed_twice_this_round_is_not_offered_again() -> None:
+    def edit(n: int) -> list[BaseMessage]:
+        args = {"file_path": "a.md", "old_string": f"x{n}", "new_string": "y"}
+        return [
+            AIMessage("", tool_calls=[call("Edit", args, f"e{n}")]),
+            ToolMessage("Error: old_string not found", tool_call_id=f"e{n}", name="Edit", status="error"),
+        ]
+
+    request = [HumanMessage("Improve the notes.")]
+    assert open_actions(["Read", "Edit", "Write", ANSWER], [*request, *edit(1)]) == ["Read", "Edit", "Write", ANSWER]
+    assert open_actions(["Read", "Edit", "Write", ANSWER], [*request, *edit(1), *edit(2)]) == ["Read", "Write", ANSWER]
+    feedback = HumanMessage("Review of round 1: revise. Add risks.")
+    assert "Edit" in open_actions(["Read", "Edit", "Write"], [*request, *edit(1), *edit(2), feedback])
+    assert open_actions(["Edit"], [*request, *edit(1), *edit(2)]) == ["Edit"]  # never empty
 
 
 async def test_with_structured_output_works_through_the_forced_path() -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,13 @@ class JobRow:
     junior_tools: str
     files: str
     final_chars: int
+    rss_mb: int
+    """Resident memory of this process after the run (models of finished runs should be freed)."""
+
+
+def _rss_mb() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) // 1024
 
 
 async def _main_job(task: str, workspace: Path) -> JobRow:
@@ -171,16 +179,16 @@ async def _main_job(task: str, workspace: Path) -> JobRow:
         ",".join(tools) or "-",
         ",".join(files) or "-",
         len(result.final),
+        _rss_mb(),
     )
 
 
-def main_job(task: str, runs: int) -> list[JobRow]:
+def main_job(task: str, runs: int) -> Iterator[JobRow]:
     """Run the offline main job `runs` times, each in a fresh temporary workspace (models load once per run)."""
-    rows = []
     for n in range(runs):
         with tempfile.TemporaryDirectory(prefix=f"orchestrate-bench-{n}-") as tmp:
-            rows.append(asyncio.run(_main_job(task, Path(tmp))))
-    return rows
+            yield asyncio.run(_main_job(task, Path(tmp)))
+        gc.collect()
 
 
 def main() -> None:
@@ -204,11 +212,12 @@ def main() -> None:
             )
     if args.main_job:
         print(f"\nmain job: {args.task!r}")
-        print(f"{'run':<5}{'wall s':>8}  {'status':<10}{'tasks':>6}  verdicts / junior tools / files / answer chars")
+        print(f"{'run':<5}{'wall s':>8}{'RSS MB':>8}  {'status':<10}{'tasks':>6}  verdicts / tools / files / answer")
         for n, j in enumerate(main_job(args.task, args.main_job), 1):
             print(
-                f"{n:<5}{j.seconds:>8.1f}  {j.status:<10}{j.delegations:>6}  "
-                f"{j.verdicts} / {j.junior_tools} / {j.files} / {j.final_chars}"
+                f"{n:<5}{j.seconds:>8.1f}{j.rss_mb:>8}  {j.status:<10}{j.delegations:>6}  "
+                f"{j.verdicts} / {j.junior_tools} / {j.files} / {j.final_chars} chars",
+                flush=True,
             )
 
 

@@ -112,4 +112,4 @@ def select_provider(
     from orchestrator.local import LocalProvider  # deferred: llama-cpp is heavy
 
     why = "--provider local" if requested else "no ANTHROPIC_API_KEY set"
-    return LocalProvider(), f"provider: local models ({why})"
+    return LocalProvider.from_env(env), f"provider: local models ({why})"

@@ -6,6 +6,7 @@ senior and junior models, one shared engine per GGUF file.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict
 
+from orchestrator.errors import UserError
 from orchestrator.local.engine import LlamaLike, LocalEngine, LocalModelError, load_llama
 from orchestrator.local.models import JUNIOR, MODELS, SENIOR, locate
 from orchestrator.local.render import PromptLimits
@@ -133,6 +135,21 @@ class LocalProvider:
         self._loader = loader
         self._engines: dict[Path, LocalEngine] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalProvider:
+        """The provider with its aliases overridden by ORCHESTRATE_LOCAL_OPUS / _SONNET / _HAIKU (senior or
+        junior); the model files by ORCHESTRATE_LOCAL_SENIOR_MODEL / _JUNIOR_MODEL (see `locate`)."""
+        env = os.environ if env is None else env
+        aliases = {}
+        for family in DEFAULT_ALIASES:
+            variable = f"ORCHESTRATE_LOCAL_{family.upper()}"
+            role = env.get(variable, "").strip().lower()
+            if role and role not in MODELS:
+                raise UserError(f"{variable}={env[variable]!r}: expected one of {', '.join(MODELS)}")
+            if role:
+                aliases[family] = role
+        return cls(aliases=aliases)
 
     def role_for(self, model: str) -> str:
         """ "senior"/"junior" for an agent's model field: alias, role name, or Claude family substring."""

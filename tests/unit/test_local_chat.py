@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field
 from structlog.testing import capture_logs
 
+from orchestrator.errors import UserError
 from orchestrator.local.chat import ChatLocalLlama, LocalProvider
 from orchestrator.local.engine import LocalEngine, LocalModelError
 from orchestrator.local.loops import LOOP_STOPPED, LoopGuard, loop_period, trim_loop
@@ -640,6 +641,14 @@ def test_provider_maps_claude_names_to_local_roles(model: str, role: str) -> Non
 
 def test_provider_aliases_are_overridable() -> None:
     assert LocalProvider(aliases={"sonnet": "senior"}).role_for("claude-sonnet-4-6") == "senior"
+    from_env = LocalProvider.from_env({"ORCHESTRATE_LOCAL_SONNET": " Senior ", "ORCHESTRATE_LOCAL_OPUS": ""})
+    assert (from_env.role_for("sonnet"), from_env.role_for("opus"), from_env.role_for("haiku")) == (
+        "senior",
+        "senior",
+        "junior",
+    )
+    with pytest.raises(UserError, match="ORCHESTRATE_LOCAL_HAIKU='big': expected one of senior, junior"):
+        LocalProvider.from_env({"ORCHESTRATE_LOCAL_HAIKU": "big"})
 
 
 def test_unknown_model_names_fall_back_to_the_junior_with_a_warning() -> None:

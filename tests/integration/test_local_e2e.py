@@ -2,7 +2,7 @@
 which delegates with Task; the junior (0.5B) works with its tools; the senior reviews with Verdict and
 answers. Assertions are about behaviour (who did what), never about wording.
 
-Slow (~2-3 minutes on two cores), marked `slow` so a quick loop can leave it out (`pytest -m "not slow"`).
+Slow (4-6 minutes on two cores), marked `slow` so a quick loop can leave it out (`pytest -m "not slow"`).
 It needs the pulled models: `make test` runs `orchestrate models pull` first (a no-op when the verified
 files are in the cache), and without them the test fails saying so rather than skipping. Sampling is
 greedy with a fixed seed, so a run is repeatable for a given prompt; the workspace path is part of the

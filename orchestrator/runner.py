@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import structlog
 from langchain_core.messages import AnyMessage
@@ -76,7 +76,8 @@ class RunResult:
 
 
 class Orchestrator:
-    """Runs tasks through the orchestration graph. Build once, run many tasks (also concurrently)."""
+    """Runs tasks through the orchestration graph. Build once, run many tasks (also concurrently); `close()`
+    (or a `with` / `async with` block) releases the database connection."""
 
     def __init__(
         self,
@@ -237,6 +238,22 @@ class Orchestrator:
 
     def batch(self, tasks: Iterable[str], *, max_concurrency: int = 4) -> list[RunResult]:
         return asyncio.run(self.abatch(tasks, max_concurrency=max_concurrency))
+
+    def close(self) -> None:
+        """Close the connection to the run records (SQLite file or Postgres); also `with Orchestrator(...)`."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.to_thread(self.close)
 
 
 async def _last(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:

@@ -3,6 +3,7 @@ parallel branches, review verdicts and revisions, refusals and failures."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,6 +146,16 @@ async def test_two_parallel_tasks_write_files_and_are_reviewed(agents: AgentSet,
     assert all(c.tool_choice == "Verdict" and "Write(file_path=" in c.last.text for c in reviews)
     kinds = [e["event"] for e in events[:-1] if isinstance(e, dict)]
     assert kinds.count("delegate") == 2 and kinds.count("verdict") == 2 and kinds[0] == "route"
+
+
+async def test_an_orchestrator_block_closes_its_database(agents: AgentSet, tmp_path: Path) -> None:
+    orchestrator, model = make(agents, [Reply(ai("Done."), when=turn(SENIOR))], tmp_path)
+    async with orchestrator:
+        result = await orchestrator.arun("say done", agent=SENIOR)
+        assert orchestrator.store.run(result.run_id).status == "completed"
+    model.assert_complete()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        orchestrator.store.run(result.run_id)
 
 
 async def test_revise_round_sends_feedback_to_the_same_junior_context(agents: AgentSet, tmp_path: Path) -> None:

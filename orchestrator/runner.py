@@ -189,9 +189,12 @@ class Orchestrator:
     async def _until_done(self, graph: Graph, command: Any, config: Any) -> AsyncIterator[ProgressEvent]:
         """Stream the graph; when it stops on permission asks, answer them and resume, until it ends."""
         always: set[str] = set()
+        announced: set[str] = set()
         while True:
-            async for _namespace, event in graph.astream(command, config, stream_mode="custom", subgraphs=True):
-                yield cast(ProgressEvent, event)
+            async for _namespace, chunk in graph.astream(command, config, stream_mode="custom", subgraphs=True):
+                event = cast(ProgressEvent, chunk)
+                if not _repeated_announcement(event, announced):
+                    yield event
             pending = (await graph.aget_state(config)).interrupts
             if not pending:
                 return
@@ -254,6 +257,17 @@ class Orchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await asyncio.to_thread(self.close)
+
+
+def _repeated_announcement(event: Mapping[str, object], announced: set[str]) -> bool:
+    """A delegation announced before: after a permission ask, the `delegate` node runs again from its
+    start (its branch resumes from the checkpoint), so its "delegate" event comes twice."""
+    if event.get("event") != "delegate":
+        return False
+    call_id = str(event.get("call_id"))
+    seen = call_id in announced
+    announced.add(call_id)
+    return seen
 
 
 async def _last(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:

@@ -396,6 +396,8 @@ async def test_a_junior_write_asks_from_inside_its_branch_and_resumes_when_appro
     assert any(isinstance(e, dict) and e["event"] == "permission" for e in events)
     junior_turns = [c for c in model.calls if c.agent == JUNIOR]
     assert len(junior_turns) == 2  # the interrupted turn was not asked again of the model
+    delegated = [e for e in events if isinstance(e, dict) and e["event"] == "delegate"]
+    assert len(delegated) == 1  # the delegate node re-runs on resume; its announcement is not repeated
 
 
 async def test_without_an_ask_handler_the_ask_is_denied_with_the_way_out(agents: AgentSet, tmp_path: Path) -> None:

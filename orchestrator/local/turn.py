@@ -140,6 +140,22 @@ def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, di
     return failed
 
 
+def _body(
+    engine: LocalEngine,
+    chat: list[dict[str, str]],
+    tool: ToolDef,
+    field: str,
+    args: dict[str, Any],
+    settings: GenerationSettings,
+    note: str,
+    usage: list[int],
+) -> str:
+    request = body_request(chat, tool, field, args, settings, note)
+    text = parse_body(_step(engine, "body", request, usage, stop_loops=True))
+    limit = tool.schema["properties"][field].get("maxLength")
+    return text[:limit] if isinstance(limit, int) else text
+
+
 def _tool_args(
     engine: LocalEngine,
     chat: list[dict[str, str]],
@@ -147,19 +163,24 @@ def _tool_args(
     settings: GenerationSettings,
     note: str,
     usage: list[int],
-) -> dict[str, Any]:
-    """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text."""
+    results: frozenset[str] = frozenset(),
+) -> dict[str, Any] | None:
+    """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text.
+    A body that only repeats one of the conversation's tool `results` ("Updated file a.md (1 lines).")
+    is asked for once more; if it repeats one again, there are no usable arguments (None)."""
     body = body_field(tool)
     short = tool if body is None else without(tool, body)
     args: dict[str, Any] = {}
     if short.schema.get("properties"):
         args = parse_tool_args(_step(engine, "tool", tool_request(chat, short, settings, note), usage), short)
-    if body is not None:
-        request = body_request(chat, tool, body, args, settings, note)
-        text = parse_body(_step(engine, "body", request, usage, stop_loops=True))
-        limit = tool.schema["properties"][body].get("maxLength")
-        args[body] = text[:limit] if isinstance(limit, int) else text
-    return args
+    if body is None:
+        return args
+    text = _body(engine, chat, tool, body, args, settings, note, usage)
+    if text.strip() in results:
+        log.info("local_body_repeated_a_result", model=engine.name, tool=tool.name)
+        retry_note = f"{note}\nThe {body} must be new text of its own, not a copy of a tool result.".strip()
+        text = _body(engine, chat, tool, body, args, settings, retry_note, usage)
+    return None if text.strip() in results else {**args, body: text}
 
 
 def _calls_this_round(messages: Sequence[BaseMessage]) -> list[Call]:
@@ -203,28 +224,32 @@ def run_turn(
     """One model turn by the two-step protocol: choose (unless there is one option), then act. The
     favourite loops of small models are broken: repeating the call that just succeeded becomes an answer
     (or, while it is too early to answer, goes back to the choice without that tool), and so does
-    repeating a call that failed with nothing succeeding since; `open_actions` says what is offered at
-    all. Facts from `progress_note` go with the choice and the arguments."""
+    repeating a call that failed with nothing succeeding since, or a call whose body only repeats a tool
+    result; `open_actions` says what is offered at all. Facts from `progress_note` go with the choice and
+    the arguments."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
     last, failed = _last_success(messages), _failed_since_success(messages)
+    results = frozenset(c.result.strip() for c in calls_of(messages) if c.result.strip())
     usage = [0, 0]
     reply = None
     open_now = open_actions(actions, messages)
     action = _choose(engine, chat, tools, open_now, settings, usage, note)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
-        args = _tool_args(engine, chat, tool, settings, note, usage)
+        args = _tool_args(engine, chat, tool, settings, note, usage, results)
         repeated = (tool.name, args) == last
         if repeated and ANSWER in open_now:
             log.info("local_repeat_call_answered", model=engine.name, tool=tool.name)
             action = ANSWER
-        elif (repeated or (tool.name, args) in failed) and len(open_now) > 1:
+        elif (args is None or repeated or (tool.name, args) in failed) and len(open_now) > 1:
             log.info("local_call_not_repeated", model=engine.name, tool=tool.name, failed=not repeated)
             open_now.remove(tool.name)
             action = _choose(engine, chat, tools, open_now, settings, usage, note)
             continue
+        elif args is None:  # nothing usable and nothing else to offer: answer rather than clobber a file
+            action = ANSWER
         else:
             reply = _tool_message(tool.name, args)
         break

@@ -532,6 +532,38 @@ def test_a_tool_that_failed_twice_this_round_is_not_offered_again() -> None:
     assert open_actions(["Edit"], [*request, *edit(1), *edit(2)]) == ["Edit"]  # never empty
 
 
+WROTE = [
+    HumanMessage("Create sum.md with the summary."),
+    AIMessage("", tool_calls=[call("Write", {"file_path": "sum.md", "content": "x"}, "t1")]),
+    ToolMessage("Created file sum.md (1 lines).", tool_call_id="t1", name="Write"),
+    HumanMessage("Review of round 1: revise. Add the facts."),
+]
+
+
+async def test_a_body_that_repeats_a_tool_result_is_asked_for_again() -> None:
+    llama = ScriptedLlama(
+        '{"action": "Write"}', '{"file_path": "sum.md"}', "Created file sum.md (1 lines).", "# Summary\n- facts"
+    )
+    with capture_logs() as logs:
+        reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(WROTE)
+    assert llama.steps == ["choose", "tool", "body", "body"]
+    assert "not a copy of a tool result" in llama.requests[3]["messages"][-1]["content"]
+    assert [c["args"]["content"] for c in reply.tool_calls] == ["# Summary\n- facts"]
+    assert "local_body_repeated_a_result" in [e["event"] for e in logs]
+
+
+async def test_a_body_that_repeats_a_result_twice_is_not_written() -> None:
+    echo = "Created file sum.md (1 lines)."
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "sum.md"}', echo, echo, '{"file_path": "sum.md"}')
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(WROTE)
+    assert llama.steps == ["choose", "tool", "body", "body", "tool"]  # Read is all that is left: no choice
+    assert [c["name"] for c in reply.tool_calls] == ["Read"]
+    only_write = ScriptedLlama('{"file_path": "sum.md"}', echo, echo, "I could not improve sum.md.")
+    reply = await chat_model(only_write).bind_tools([WRITE]).ainvoke(WROTE)
+    assert only_write.steps == ["tool", "body", "body", "answer"]
+    assert (reply.tool_calls, reply.content) == ([], "I could not improve sum.md.")
+
+
 async def test_with_structured_output_works_through_the_forced_path() -> None:
     llama = ScriptedLlama('{"verdict": "approve", "feedback": "fine"}')
     result = await chat_model(llama).with_structured_output(Verdict).ainvoke(TASK)

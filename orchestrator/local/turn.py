@@ -5,6 +5,7 @@ answer, breaking the favourite loops of small models (repeated calls) on the way
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -140,6 +141,11 @@ def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, di
     return failed
 
 
+def _shape(text: str) -> str:
+    """Text with its numbers blanked, so "Updated file a.md (18 lines)." matches "... (17 lines)."."""
+    return re.sub(r"\d+", "#", text.strip())
+
+
 def _body(
     engine: LocalEngine,
     chat: list[dict[str, str]],
@@ -166,8 +172,8 @@ def _tool_args(
     results: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text.
-    A body that only repeats one of the conversation's tool `results` ("Updated file a.md (1 lines).")
-    is asked for once more; if it repeats one again, there are no usable arguments (None)."""
+    A body that only repeats one of the conversation's tool results (`results` holds their `_shape`) is
+    asked for once more; if it repeats one again, there are no usable arguments (None)."""
     body = body_field(tool)
     short = tool if body is None else without(tool, body)
     args: dict[str, Any] = {}
@@ -176,11 +182,11 @@ def _tool_args(
     if body is None:
         return args
     text = _body(engine, chat, tool, body, args, settings, note, usage)
-    if text.strip() in results:
+    if _shape(text) in results:
         log.info("local_body_repeated_a_result", model=engine.name, tool=tool.name)
         retry_note = f"{note}\nThe {body} must be new text of its own, not a copy of a tool result.".strip()
         text = _body(engine, chat, tool, body, args, settings, retry_note, usage)
-    return None if text.strip() in results else {**args, body: text}
+    return None if _shape(text) in results else {**args, body: text}
 
 
 def _calls_this_round(messages: Sequence[BaseMessage]) -> list[Call]:
@@ -231,7 +237,7 @@ def run_turn(
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
     last, failed = _last_success(messages), _failed_since_success(messages)
-    results = frozenset(c.result.strip() for c in calls_of(messages) if c.result.strip())
+    results = frozenset(_shape(c.result) for c in calls_of(messages) if c.result.strip())
     usage = [0, 0]
     reply = None
     open_now = open_actions(actions, messages)

@@ -553,7 +553,7 @@ async def test_a_body_that_repeats_a_tool_result_is_asked_for_again() -> None:
 
 
 async def test_a_body_that_repeats_a_result_twice_is_not_written() -> None:
-    echo = "Created file sum.md (1 lines)."
+    echo = "Created file sum.md (2 lines)."  # the shape of the result, numbers aside
     llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "sum.md"}', echo, echo, '{"file_path": "sum.md"}')
     reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(WROTE)
     assert llama.steps == ["choose", "tool", "body", "body", "tool"]  # Read is all that is left: no choice

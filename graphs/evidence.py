@@ -16,10 +16,10 @@ from pathlib import Path
 
 from orchestrator.file_mentions import mentioned_paths, requested_files
 from orchestrator.graphs.state import Brief, ToolEvent
+from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = ["missing_work", "review_request"]
 
-_EDITS = frozenset({"Write", "Edit", "NotebookEdit"})
 _EXCERPT_LINES = 120
 _EXCERPT_CHARS = 4000
 _EXCERPT_HEADINGS = 12
@@ -70,7 +70,7 @@ def _fixed_later(events: Sequence[ToolEvent], index: int) -> bool:
     """A failed call on a file that a later call wrote successfully (e.g. a Read before the file existed)."""
     path = events[index].get("path")
     later = events[index + 1 :]
-    return path is not None and any(e["ok"] and e["tool"] in _EDITS and e.get("path") == path for e in later)
+    return path is not None and any(e["ok"] and e["tool"] in EDIT_TOOLS and e.get("path") == path for e in later)
 
 
 def _tool_line(events: Sequence[ToolEvent], index: int) -> str:

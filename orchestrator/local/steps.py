@@ -19,10 +19,10 @@ from orchestrator.local.engine import LocalModelError
 from orchestrator.local.loops import LOOP_STOPPED, trim_loop
 from orchestrator.local.render import clip_line, text_of
 from orchestrator.local.schema import ToolDef, bounded_schema, is_free_string
+from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = [
     "ANSWER",
-    "EDITS",
     "MARKERS",
     "Call",
     "GenerationSettings",
@@ -95,7 +95,6 @@ def _json_request(
 
 # What a turn has done so far, stated plainly: small models lose track of it in a rendered history.
 _KEY_ARGS = ("file_path", "path", "pattern", "command", "url", "query", "description")
-EDITS = ("Write", "Edit")
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def progress_note(messages: Sequence[BaseMessage], recent: int = 6) -> str:
     files = requested_files(request_of(messages))
     if files:
         written = {
-            f for f in files for c in calls if c.name in EDITS and c.ok and same_file(c.args.get("file_path"), f)
+            f for f in files for c in calls if c.name in EDIT_TOOLS and c.ok and same_file(c.args.get("file_path"), f)
         }
         states = ", ".join(f"{f} ({'written' if f in written else 'not written yet'})" for f in files)
         lines.append(f"Files the request asks for: {states}.")

@@ -21,7 +21,6 @@ from orchestrator.local.render import PromptLimits, render_messages
 from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import (
     ANSWER,
-    EDITS,
     Call,
     GenerationSettings,
     answer_instruction,
@@ -39,6 +38,7 @@ from orchestrator.local.steps import (
     tool_request,
     without,
 )
+from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = [
     "candidate_actions",
@@ -205,7 +205,7 @@ def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> 
     revising = sum(m.type == "human" for m in messages) > 1
     if not (files or revising) or len(since) >= patience:
         return False
-    needed = EDITS if files and revising else None
+    needed = EDIT_TOOLS if files and revising else None
     return not any(c.ok and (needed is None or c.name in needed) for c in since)
 
 

@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
 
 _real_connect = socket.socket.connect
 
@@ -43,8 +43,12 @@ def _fresh_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def shared() -> Path:
-    """The project's shared/ folder (seed spec, agent corpus). CI lays it beside the clone."""
-    if not (SHARED / "seed").is_dir():
-        raise FileNotFoundError(f"{SHARED} is missing: the tests need shared/ beside the repository")
-    return SHARED
+def seed_file() -> Path:
+    """The senior agent's spec as the project received it (tests/data/seed)."""
+    return DATA / "seed" / "senior-ml-engineer.seed.md"
+
+
+@pytest.fixture
+def agent_corpus() -> Path:
+    """360 published Claude Code agent files from two MIT collections, licences beside them."""
+    return DATA / "agent-corpus"

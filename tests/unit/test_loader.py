@@ -34,15 +34,15 @@ def test_bundled_agents_match_the_spec(tmp_path: Path) -> None:
     assert agents.warnings == ()
 
 
-def test_seed_file_loads_unchanged(shared: Path) -> None:
-    spec, warnings = parse_agent_file(shared / "seed" / "senior-ml-engineer.seed.md")
+def test_seed_file_loads_unchanged(seed_file: Path) -> None:
+    spec, warnings = parse_agent_file(seed_file)
     assert spec.name == "senior-ml-engineer" and spec.model == "opus"
     assert "Task" in (spec.tools or ()) and warnings == []
     assert spec.prompt.startswith("# Senior Machine Learning Engineer")
 
 
-def test_every_corpus_file_loads_leniently_and_lint_names_file_and_line(shared: Path) -> None:
-    files = sorted((shared / "agent-corpus").glob("*/*.md"))
+def test_every_corpus_file_loads_leniently_and_lint_names_file_and_line(agent_corpus: Path) -> None:
+    files = sorted(agent_corpus.glob("*/*.md"))
     assert len(files) == 360
     loaded = [parse_agent_file(path) for path in files]
     warnings = [w for _, ws in loaded for w in ws]
@@ -62,7 +62,7 @@ def test_every_corpus_file_loads_leniently_and_lint_names_file_and_line(shared: 
             "WebSearch",
             "Task",
         }
-    corpus = shared / "agent-corpus" / "voltagent-subagents"
+    corpus = agent_corpus / "voltagent-subagents"
     with pytest.raises(AgentLintError) as lint:
         load_agents([corpus], strict=True, cwd=corpus, home=corpus)
     assert len(lint.value.warnings) == len([w for w in warnings if "voltagent" in str(w.path)])

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import IO, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from orchestrator.errors import UserError
 from orchestrator.loader import AgentLintError, AgentSet, load_agents
 
-__all__ = ["AgentsDirOpt", "DbOpt", "JsonOpt", "err", "fail", "load"]
+__all__ = ["AgentsDirOpt", "DbOpt", "JsonOpt", "console", "err", "fail", "load", "styled"]
 
-err = Console(stderr=True, highlight=False)
+
+def console(*, stderr: bool = False, file: IO[str] | None = None, **options: Any) -> Console:
+    """A rich console that never reads markup: task text, agent names, file names, model output and hints
+    such as `orchestrate[graph]` print exactly as written. Style comes from `styled` / `Text` instead."""
+    return Console(stderr=stderr, file=file, markup=False, highlight=False, **options)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line from plain strings and (text, style) pairs; no part is ever parsed as markup."""
+    return Text.assemble(*parts)
+
+
+err = console(stderr=True)
 
 AgentsDirOpt = Annotated[
     Optional[list[Path]],  # noqa: UP045 - typer needs Optional here
@@ -32,7 +45,7 @@ DbOpt = Annotated[
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Exit with one line on stderr: 2 for bad input, 1 for a failed run."""
-    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    err.print(styled(("error:", "red"), " ", message), soft_wrap=True)
     raise typer.Exit(code)
 
 

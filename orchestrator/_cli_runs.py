@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, cast, get_args
 
 import typer
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
+from rich.text import Text
 
-from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load
+from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load, styled
 from orchestrator._cli_trace import write_trace_html
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
@@ -98,7 +99,7 @@ def _policy(options: RunOptions) -> PermissionPolicy:
 
 
 async def _ask_on_terminal(request: PermissionRequest) -> Answer:
-    err.print(f"[bold]{request['agent']}[/bold] wants to run: {request['summary']}", soft_wrap=True)
+    err.print(styled((request["agent"], "bold"), f" wants to run: {request['summary']}"), soft_wrap=True)
     err.print(f"  ({request['reason']})", style="dim", soft_wrap=True)
     choice = await asyncio.to_thread(Prompt.ask, "Allow?", choices=["y", "n", "always"], default="n", console=err)
     return {"y": "allow", "always": "always"}.get(choice, "deny")  # type: ignore[return-value]
@@ -116,23 +117,24 @@ def _orchestrator(options: RunOptions, db: str | None, *, interactive: bool) -> 
     )  # fmt: skip
 
 
-def _describe(event: ProgressEvent) -> str | None:
+def _describe(event: ProgressEvent) -> Text | None:
     indent = "  " * event.get("depth", 0)
-    agent, detail = event.get("agent", "?"), event.get("detail", "")
+    agent, detail = (event.get("agent", "?"), "bold"), event.get("detail", "")
     revise = f" - {detail}" if event.get("decision") == "revise" else ""
     lines = {
-        "route": f"routed to [bold]{agent}[/bold] (confidence {event.get('confidence', 0):.2f}): {detail}",
-        "delegate": f"{indent}↳ delegating to [bold]{agent}[/bold]: {detail}",
-        "verdict": f"{indent}  review of {agent}, round {event.get('round')}: "
-        f"[bold]{event.get('decision')}[/bold]{revise}",
-        "returned": f"{indent}✓ {agent} done ({detail})",
-        "refused": f"{indent}✗ delegation to {agent} refused: {detail}",
-        "failed": f"{indent}✗ {agent} failed: {detail}",
-        "turn": f"{indent}{agent} is working (turn {event.get('round')})",
-        "tool": f"{indent}  {agent} uses {detail}",
-        "permission": f"{indent}  permission for {agent}: {detail}",
-    }
-    return lines.get(event.get("event", ""))
+        "route": ("routed to ", agent, f" (confidence {event.get('confidence', 0):.2f}): {detail}"),
+        "delegate": (f"{indent}↳ delegating to ", agent, f": {detail}"),
+        "verdict": (f"{indent}  review of {agent[0]}, round {event.get('round')}: ",
+                    (str(event.get("decision")), "bold"), revise),
+        "returned": (f"{indent}✓ {agent[0]} done ({detail})",),
+        "refused": (f"{indent}✗ delegation to {agent[0]} refused: {detail}",),
+        "failed": (f"{indent}✗ {agent[0]} failed: {detail}",),
+        "turn": (f"{indent}{agent[0]} is working (turn {event.get('round')})",),
+        "tool": (f"{indent}  {agent[0]} uses {detail}",),
+        "permission": (f"{indent}  permission for {agent[0]}: {detail}",),
+    }  # fmt: skip
+    parts = lines.get(event.get("event", ""))
+    return styled(*parts) if parts else None
 
 
 async def _show(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
@@ -155,7 +157,7 @@ def _report(result: RunResult, as_json: bool) -> None:
     usage = result.usage
     tokens = f"{usage.get('input_tokens', 0)} input / {usage.get('output_tokens', 0)} output tokens"
     if result.status != "completed":
-        err.print(f"[red]run {result.run_id} {result.status}:[/red] {result.error}", soft_wrap=True)
+        err.print(styled((f"run {result.run_id} {result.status}:", "red"), f" {result.error}"), soft_wrap=True)
         err.print(f"spent {_money(usage)}; continue with: orchestrate resume {result.run_id}", soft_wrap=True)
         raise typer.Exit(1)
     if not as_json:
@@ -238,7 +240,8 @@ def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 async def _run_batch(orchestrator: Orchestrator, tasks: list[str], concurrency: int) -> list[RunResult]:
     gate = asyncio.Semaphore(concurrency)
-    with Progress(console=err, transient=False) as progress:
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
         bar = progress.add_task("tasks", total=len(tasks))
 
         async def one(task: str) -> RunResult:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, cast, get_args
 
 import typer
-from rich.console import Console
 
-from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load
+from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, console, err, fail, load, styled
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
 from orchestrator.models import ProviderName, select_provider
@@ -52,7 +51,7 @@ def _render(trace: Trace, fmt: str) -> str:
     if fmt == "html":
         return render_html(trace)
     buffer = io.StringIO()  # the tree, as plain text for a file or a pipe
-    Console(file=buffer, width=140, color_system=None, highlight=False).print(render_tree(trace))
+    console(file=buffer, width=140, color_system=None).print(render_tree(trace))
     return buffer.getvalue()
 
 
@@ -79,7 +78,7 @@ def show(
         with open_store(db) as store:
             trace = load_trace(store, run_id)
         if chosen == "tree" and output is None and sys.stdout.isatty():
-            Console(highlight=False).print(render_tree(trace))
+            console().print(render_tree(trace))
             return
         text = _render(trace, chosen)
         if output is not None:
@@ -96,7 +95,7 @@ def write_trace_html(store: RunStore, run_id: str, path: Path) -> None:
     try:
         _write(path, render_html(load_trace(store, run_id)), "--trace-html")
     except UserError as exc:
-        err.print(f"[yellow]warning:[/yellow] {exc}", soft_wrap=True)
+        err.print(styled(("warning:", "yellow"), f" {exc}"), soft_wrap=True)
         return
     err.print(f"trace: {path}", style="dim", soft_wrap=True)
 

@@ -48,7 +48,7 @@ def agents_command(
         loaded = load(agents_dir, strict=strict)
     except AgentLintError as exc:
         for warning in exc.warnings:
-            err.print(f"error: {warning}", soft_wrap=True, markup=False)
+            err.print(f"error: {warning}", soft_wrap=True)
         fail(f"{len(exc.warnings)} problem(s) in agent files", 1)
     rows = [{"name": a.name, "model": a.model, "tools": a.tools, "source": str(a.source)} for a in loaded]
     if as_json:
@@ -123,7 +123,7 @@ def graph(
 ) -> None:
     """Draw the orchestration as LangGraph draws it, offline: the run graph, the agent loop and the review
     branch that its delegate node runs, as three titled sections. png/svg need pygraphviz, ascii grandalf
-    (pip install 'orchestrate\\[graph]')."""
+    (pip install 'orchestrate\\[graph]'; the README's set-up and `make run` include it)."""
     from orchestrator.graphs.draw import choose_format, draw
 
     try:

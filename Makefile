@@ -1,6 +1,7 @@
 # The two commands a new user needs (see README):  make run TASK="..."   and   make test
-# Both start from nothing: a venv, the package, the local runtime. llama-cpp-python has no wheel on PyPI
-# and compiles once (~7 min on 2 cores); pip caches the wheel, so later installs take seconds.
+# Both start from nothing: a venv, the package, the local runtime. llama-cpp-python has no wheel on PyPI:
+# `orchestrate models engine` compiles it once (~7 min on 2 cores) with flags that run on any x86-64 CPU
+# with AVX2, keeps the wheel in the user cache keyed by those flags, and checks the installed build.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,10 +16,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[local]'
+	$(BIN)/python -m pip install -q -e '.[graph]'
+	$(BIN)/orchestrate models engine
 
 dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/orchestrate models engine
 
 sysdeps:
 	bash scripts/sysdeps.sh

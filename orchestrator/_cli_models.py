@@ -1,10 +1,11 @@
-"""`orchestrate models pull|list`: get the local models and see what is installed.
+"""`orchestrate models engine|pull|list`: build the local runtime, get the models, see what is installed.
 
 Progress goes to stderr (rich), results to stdout, so `orchestrate models pull > paths.txt` stays clean.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated
 
@@ -20,9 +21,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from orchestrator._cli_common import console, styled
 from orchestrator.errors import OrchestrateError
 from orchestrator.local import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
+from orchestrator.local.build import LLAMA_CPP_VERSION, BuildFeatures, build_flags, ensure_engine, installed_features
+from orchestrator.local.probe import ProbeVerdict, cached_verdict
 
 __all__ = ["models_app"]
 
@@ -38,7 +43,7 @@ class RichProgress:
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -81,7 +86,7 @@ def _specs(roles: list[str] | None) -> list[ModelSpec]:
 
 
 def _fail(console: Console, exc: OrchestrateError) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    console.print(styled(("error:", "red"), f" {exc}"), soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -95,7 +100,7 @@ def pull_command(
     roles: Annotated[list[str] | None, typer.Argument(help="Which models: senior, junior (default: both).")] = None,
 ) -> None:
     """Download, assemble and verify the local models (skips those already verified)."""
-    err = Console(stderr=True)
+    err = console(stderr=True)
     for spec in _specs(roles):
         try:
             with RichProgress(err) as progress:
@@ -104,23 +109,75 @@ def pull_command(
         except OrchestrateError as exc:
             raise _fail(err, exc) from exc
         note = "already installed, verified" if done else "installed, verified"
-        err.print(f"{spec.key}: {spec.description}: {note}", highlight=False)
+        err.print(f"{spec.key}: {spec.description}: {note}")
         typer.echo(f"{spec.key}\t{path}")
 
 
-def _row(status: ModelStatus) -> list[str]:
+@models_app.command("engine")
+def engine_command(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Reinstall even if the installed build is right.")] = False,
+) -> None:
+    """Build and install llama.cpp (llama-cpp-python) so it runs on any x86-64 CPU with AVX2: no AVX-512,
+    no AMX. Compiles once (~7 min on 2 cores) into a wheel directory keyed by its flags; checks the result."""
+    err = console(stderr=True)
+
+    def building(log: Path) -> None:
+        err.print(
+            f"building llama-cpp-python {LLAMA_CPP_VERSION} with {' '.join(build_flags())} "
+            f"(about 7 minutes on 2 cores; log: {log})",
+            soft_wrap=True,
+        )
+
+    try:
+        with err.status(Text("checking the llama.cpp runtime…")):
+            features, changed = ensure_engine(rebuild=rebuild, on_build=building)
+    except OrchestrateError as exc:
+        raise _fail(err, exc) from exc
+    note = "installed" if changed else "already installed"
+    err.print(f"llama-cpp-python {LLAMA_CPP_VERSION}: {note}, portable build ({features.summary()})")
+
+
+def _verdict_cell(status: ModelStatus) -> Text:
+    if status.status not in ("verified", "user file (unchecked)"):
+        return Text("-")
+    verdict: ProbeVerdict | None = cached_verdict(status.path)
+    if verdict is None:
+        return Text("not probed yet", "cyan")
+    if verdict.outcome == "ok":
+        return Text(f"ok ({verdict.checked_at[:10]})", "green")
+    return Text(f"{verdict.outcome}: {verdict.detail}", "red")
+
+
+def _row(status: ModelStatus) -> list[str | Text]:
     size = "-" if status.size is None else f"{status.size / 1e6:,.0f} MB"
     colour = {"verified": "green", "mismatch": "red", "missing": "yellow"}.get(status.status, "cyan")
-    return [status.spec.key, status.spec.description, f"[{colour}]{status.status}[/]", size, str(status.path)]
+    cells: list[str | Text] = [status.spec.key, status.spec.description, Text(status.status, colour), size]
+    return [*cells, _verdict_cell(status), str(status.path)]
+
+
+def _engine_line(features: BuildFeatures | None) -> Text:
+    if features is None:
+        return styled(("engine: llama-cpp-python not installed", "yellow"), "; run `orchestrate models engine`")
+    problems = features.problems()
+    if problems:
+        return styled((f"engine: llama-cpp-python, not the portable build ({'; '.join(problems)})", "red"),
+                      "; run `orchestrate models engine --rebuild`")  # fmt: skip
+    return Text(f"engine: llama-cpp-python, portable build ({features.summary()})")
 
 
 @models_app.command("list")
 def list_command() -> None:
-    """Show each local model: installed or not, size, checksum status, path."""
-    table = Table("role", "model", "status", "size", "path")
+    """Show the engine build and each local model: installed or not, size, checksum status, whether the
+    engine probe loaded and decoded it on this machine, path."""
+    table = Table("role", "model", "status", "size", "engine probe", "path")
     table.columns[-1].overflow = "fold"
-    with RichProgress(Console(stderr=True)) as progress:
+    with RichProgress(console(stderr=True)) as progress:
         statuses = list_models(progress)
     for status in statuses:
         table.add_row(*_row(status))
-    Console().print(table)
+    out = console()
+    try:
+        out.print(_engine_line(installed_features()))
+    except OrchestrateError as exc:
+        out.print(Text(f"engine: {exc}", "red"))
+    out.print(table)

@@ -106,8 +106,8 @@ def select_provider(
         return AnthropicProvider(settings), f"provider: anthropic ({why})"
     if importlib.util.find_spec("llama_cpp") is None:
         raise UserError(
-            "no ANTHROPIC_API_KEY and no local runtime: pip install 'orchestrate[local]' (compiles llama.cpp, "
-            "~7 min) and run `orchestrate models pull`, or set ANTHROPIC_API_KEY"
+            "no ANTHROPIC_API_KEY and no local runtime: run `orchestrate models engine` (builds llama.cpp for any "
+            "x86-64 CPU with AVX2, ~7 min once) and `orchestrate models pull`, or set ANTHROPIC_API_KEY"
         )
     from orchestrator.local import LocalProvider  # deferred: llama-cpp is heavy
 

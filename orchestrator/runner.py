@@ -178,7 +178,7 @@ class Orchestrator:
                         yield event
                 except RunError as exc:
                     status, error = ("budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"), str(exc)
-                    log.error("run_stopped", status=status, error=error)
+                    log.info("run_stopped", status=status, error=error)  # the result reports it
                 values = (await graph.aget_state(config)).values
             result = self._result(run_id, values, status, error)
             await asyncio.to_thread(self.store.finish_run, run_id, status, final=result.final or None, error=error)

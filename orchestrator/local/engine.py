@@ -16,9 +16,11 @@ from typing import Any, Protocol, TextIO, cast
 
 import structlog
 from rich.console import Console
+from rich.text import Text
 
 from orchestrator.errors import ModelCallError
 from orchestrator.local.loops import LOOP_STOPPED, LoopGuard
+from orchestrator.local.probe import cached_verdict, ensure_engine_works
 
 __all__ = [
     "LlamaLike",
@@ -110,15 +112,20 @@ def _status_line(message: str) -> Iterator[None]:
     try:
         stream: TextIO = os.fdopen(os.dup(sys.stderr.fileno()), "w")
     except (OSError, ValueError):  # stderr without a file descriptor (captured): plain console
-        with Console(stderr=True).status(message):
+        with Console(stderr=True, markup=False).status(Text(message)):
             yield
         return
-    with stream, Console(file=stream).status(message):
+    with stream, Console(file=stream, markup=False).status(Text(message)):  # Text: a file name is not markup
         yield
 
 
 def load_llama(path: Path, n_ctx: int = N_CTX) -> LlamaLike:
-    """Load a GGUF file with llama.cpp's own chatter silenced and a status line on stderr instead."""
+    """Load a GGUF file with llama.cpp's own chatter silenced and a status line on stderr instead. The
+    first load of a file with a given build is tried in a child process first (`probe`): a build that
+    would crash this process raises `EngineUnusableError` instead."""
+    probing = cached_verdict(path) is None
+    with _status_line(f"Checking the local engine with {path.name}…") if probing else contextlib.nullcontext():
+        ensure_engine_works(path)
     from llama_cpp import Llama  # deferred: loading the native library costs time, and only this needs it
 
     started = time.perf_counter()

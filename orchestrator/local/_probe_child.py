@@ -28,7 +28,8 @@ def main(model: str) -> None:
     llama = llama_cpp.Llama(model_path=model, n_ctx=256, n_threads=os.cpu_count() or 1, verbose=False)
     _stage("loaded")
     out = llama.create_completion(_PROMPT, max_tokens=4, temperature=0.0)
-    _stage("decoded", tokens=int(out.get("usage", {}).get("completion_tokens", 0)))
+    usage = out.get("usage", {}) if isinstance(out, dict) else {}
+    _stage("decoded", tokens=int(usage.get("completion_tokens", 0)))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ sysdeps:
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p orchestrator
+	$(BIN)/python scripts/typecheck.py
 
 # The suite includes one end-to-end run on the real local models, so the models are pulled first (cached
 # in the user cache dir and verified by sha256; a no-op when they are there).

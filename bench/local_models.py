@@ -26,7 +26,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestrator import Orchestrator, RunResult, load_agents
 from orchestrator.local import LocalProvider
-from orchestrator.local.models import MODELS, locate
+from orchestrator.local.gguf import MODELS, locate
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["JobRow", "Row", "main"]

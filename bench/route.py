@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator._router_data import (
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.loader import bundled_agents_dir, parse_agent_file
+from orchestrator.routing import DEFAULT_THRESHOLD, MAX_TASK_CHARS, Router, build_router
+from orchestrator.routing.data import (
     JUNIOR,
     SENIOR,
     AgentSuite,
@@ -29,11 +32,8 @@ from orchestrator._router_data import (
     load_agent_suite,
     load_labelled,
 )
-from orchestrator._router_model import Weights
-from orchestrator._router_train import fit_weights
-from orchestrator.agent_spec import AgentSpec
-from orchestrator.loader import bundled_agents_dir, parse_agent_file
-from orchestrator.router import DEFAULT_THRESHOLD, MAX_TASK_CHARS, Router, build_router
+from orchestrator.routing.train import fit_weights
+from orchestrator.routing.weights import Weights
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TASKS = ROOT / "tests" / "data" / "routing" / "test.jsonl"

@@ -14,6 +14,7 @@ import structlog
 from langgraph.graph import START, StateGraph
 
 from orchestrator.agent_spec import AgentSpec
+from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.delegation import delegate
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
@@ -65,8 +66,8 @@ async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     return {"messages": [reply], "turns": turns + 1}
 
 
-def build_agent_loop(deps: Deps) -> StateGraph[AgentState, None, AgentState, AgentState]:
-    graph = StateGraph(AgentState)
+def build_agent_loop(deps: Deps) -> StateGraph[AgentState, RunContext, AgentState, AgentState]:
+    graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("model", partial(agent_turn, deps=deps))
     graph.add_node("tools", partial(run_tools, deps=deps))
     graph.add_node("delegate", partial(delegate, deps=deps), input_schema=Brief)

@@ -10,50 +10,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
-from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
+from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.progress import emit
+from orchestrator.graphs.route import route_task
 from orchestrator.graphs.routers import route_to_agent
-from orchestrator.graphs.state import RouteInfo, RunState
+from orchestrator.graphs.state import RunState
 from orchestrator.ledger import Ledger
-from orchestrator.models import ModelProvider
-from orchestrator.router import Router, build_router
+from orchestrator.providers import ModelProvider
+from orchestrator.routing import Router, build_router
 from orchestrator.tools.base import ToolSpec
 from orchestrator.tools.permissions import PermissionPolicy
 from orchestrator.tools.registry import ALL_TOOLS
 
 __all__ = ["build_graph"]
-
-log = structlog.get_logger("orchestrator.route")
-
-
-async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
-    """Pick the agent (unless the caller already did) and open its conversation with the task."""
-    route = state.get("route")
-    if route is None:
-        decision = await deps.router.aroute(state["task"])
-        route = RouteInfo(
-            agent=decision.agent,
-            confidence=decision.confidence,
-            reason=decision.reason,
-            method=decision.method,
-        )
-    spec = deps.agents[route["agent"]]
-    log.info("routed", agent=spec.name, confidence=round(route["confidence"], 4), method=route["method"])
-    emit("route", spec.name, depth=0, confidence=route["confidence"], detail=route["reason"], method=route["method"])
-    return {
-        "route": route,
-        "agent": spec.name,
-        "depth": 0,
-        "briefs": [],
-        "model": deps.resolve_model(spec, deps.settings.default_model),
-        "messages": [HumanMessage(state["task"])],
-    }
 
 
 def build_graph(
@@ -66,7 +39,7 @@ def build_graph(
     tools: Mapping[str, ToolSpec[Any]] | None = None,
     permissions: PermissionPolicy | None = None,
     ledger: Ledger | None = None,
-) -> StateGraph[RunState, None, RunState, RunState]:
+) -> StateGraph[RunState, RunContext, RunState, RunState]:
     """Build the orchestration graph for these agents; compile it with your checkpointer."""
     deps = Deps(
         agents=dict(agents),
@@ -78,7 +51,7 @@ def build_graph(
         permissions=permissions or PermissionPolicy(),
         ledger=ledger,
     )
-    graph = StateGraph(RunState)
+    graph = StateGraph(RunState, context_schema=RunContext)
     graph.add_node("route", partial(route_task, deps=deps))
     for name in deps.agents:
         graph.add_node(name, deps.agent_loop)

@@ -13,11 +13,11 @@ import structlog
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from orchestrator.errors import ModelCallError
+from orchestrator.graphs.context import current_context
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
-from orchestrator.ledger import DELEGATION
 
 __all__ = ["delegate", "refusal"]
 
@@ -99,17 +99,15 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         detail=brief["description"],
         call_id=brief["call_id"],
     )
-    token = DELEGATION.set(f"{DELEGATION.get()}{brief['call_id']}/")
+    context = current_context().delegated(brief["call_id"])
     try:
-        out = await deps.branch.ainvoke(_branch_input(brief, deps))
+        out = await deps.branch.ainvoke(_branch_input(brief, deps), context=context)
     except ModelCallError as exc:  # a budget stop (RunError too) must end the run, not just this branch
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
-    finally:
-        DELEGATION.reset(token)
     verdicts, files = out["verdicts"], out["files_changed"]
     status = "approved" if verdicts[-1]["decision"] == "approve" else "unapproved"
-    emit("returned", brief["agent"], depth=brief["depth"], detail=status, call_id=brief["call_id"])
+    emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, call_id=brief["call_id"])
     result = ToolMessage(out["report"] + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task")
     return {
         "messages": [result],

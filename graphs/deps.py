@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.ledger import Ledger
-from orchestrator.models import ModelProvider
+from orchestrator.providers import ModelProvider
 from orchestrator.tools.permissions import PermissionPolicy
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
-    from orchestrator.router import Router
+    from orchestrator.routing import Router
     from orchestrator.tools.base import ToolSpec
 
 

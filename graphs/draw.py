@@ -28,7 +28,7 @@ from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import UserError
 from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.deps import Deps
-from orchestrator.router import build_router
+from orchestrator.routing import build_router
 from orchestrator.tools.registry import ALL_TOOLS
 
 __all__ = ["CAPTIONS", "FORMATS", "Format", "choose_format", "draw", "pieces"]

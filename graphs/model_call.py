@@ -15,8 +15,10 @@ from langchain_core.messages import AIMessage, BaseMessage, message_to_dict, mes
 from langchain_core.runnables import Runnable, RunnableBinding, ensure_config
 
 from orchestrator.errors import ModelCallError
+from orchestrator.graphs.context import RunContext, current_context
 from orchestrator.graphs.deps import Deps
-from orchestrator.ledger import DELEGATION
+from orchestrator.graphs.progress import emit
+from orchestrator.local.policy import POLICY_KEY
 from orchestrator.logs import scrub
 from orchestrator.pricing import TokenCounts
 from orchestrator.run_store import CallRecord
@@ -54,20 +56,26 @@ def request_fingerprint(
 
 
 async def _record(
-    deps: Deps, run_id: str, reply: AIMessage, request: tuple[str, str], *, agent: str, model: str, purpose: str,
-    started: float, seconds: float,
+    deps: Deps, context: RunContext, reply: AIMessage, request: tuple[str, str], *, agent: str, model: str,
+    purpose: str, started: float, seconds: float,
 ) -> float:  # fmt: skip
     assert deps.ledger is not None
     tokens = token_counts(reply)
     cost = deps.ledger.cost(deps.provider.model_id(model), tokens)
     response = scrub(json.dumps(message_to_dict(reply), default=str))
-    await deps.ledger.arecord(run_id, CallRecord(
-        agent=agent, purpose=purpose, model=deps.provider.model_id(model), delegation=DELEGATION.get(),
+    await deps.ledger.arecord(context.run_id, CallRecord(
+        agent=agent, purpose=purpose, model=deps.provider.model_id(model), delegation=context.delegation,
         started=started, seconds=seconds, input_tokens=tokens.input, output_tokens=tokens.output,
         cache_read_tokens=tokens.cache_read, cache_write_tokens=tokens.cache_write, cost_usd=cost,
         request_hash=request[1], request=request[0], response=response,
     ))  # fmt: skip
     return cost
+
+
+def _announce_policy(reply: AIMessage, agent: str) -> None:
+    """Decisions a model adapter made on the model's behalf (the local turn policy) become events."""
+    for decision in reply.response_metadata.get(POLICY_KEY) or ():
+        emit("policy", agent, rule=str(decision.get("rule")), detail=str(decision.get("detail", "")))
 
 
 async def call_model(
@@ -82,9 +90,9 @@ async def call_model(
     """Invoke a chat model once (after the budget check) and record what it cost."""
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), "orchestrate_agent": agent, "orchestrate_purpose": purpose}
-    run_id = str(config.get("configurable", {}).get("thread_id", ""))
-    if deps.ledger is not None and run_id:
-        await deps.ledger.acheck(run_id, DELEGATION.get())
+    context = current_context()
+    if deps.ledger is not None and context.run_id:
+        await deps.ledger.acheck(context.run_id, context.delegation, context.budget)
     request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.workspace))
     started, clock = time.time(), time.perf_counter()
     try:
@@ -96,9 +104,10 @@ async def call_model(
         raise ModelCallError(f"{agent} ({model}) returned {type(reply).__name__}, not an AIMessage")
     seconds = round(time.perf_counter() - clock, 3)
     cost = 0.0
-    if deps.ledger is not None and run_id:
-        cost = await _record(deps, run_id, reply, request, agent=agent, model=model, purpose=purpose, started=started,
+    if deps.ledger is not None and context.run_id:
+        cost = await _record(deps, context, reply, request, agent=agent, model=model, purpose=purpose, started=started,
                        seconds=seconds)  # fmt: skip
+    _announce_policy(reply, agent)
     tokens = token_counts(reply)
     log.info("model_call", agent=agent, model=model, purpose=purpose, seconds=seconds, input_tokens=tokens.input,
              output_tokens=tokens.output, cache_read_tokens=tokens.cache_read, cost_usd=round(cost, 6))  # fmt: skip

@@ -12,23 +12,47 @@ from langgraph.config import get_stream_writer
 
 __all__ = ["EventKind", "ProgressEvent", "emit"]
 
-EventKind = Literal["route", "turn", "tool", "delegate", "refused", "verdict", "returned", "failed", "permission"]
+EventKind = Literal[
+    "route", "turn", "tool", "delegate", "refused", "verdict", "returned", "failed", "permission", "policy"
+]
 
 
 class ProgressEvent(TypedDict, total=False):
+    """One event. `detail` is for people; every fact a reader needs (the trace, replay) is a field of its own."""
+
     event: EventKind
     agent: str
     depth: int
     detail: str
-    """A short human line: the route reason, a tool name, a delegation's title, a verdict's feedback."""
-    confidence: float
-    decision: str
-    round: int
+    """A short human line: the route reason, a tool name, a delegation's title, a verdict's feedback, what a
+    permission ask was and how it was answered, what the local adapter's policy decided."""
     call_id: str
     """The tool call this event is about: a Task call (delegate, verdict, returned, refused, failed) or a tool call."""
+    round: int
+    """turn: the agent's turn number; verdict: the review round."""
+    confidence: float
+    """route: the router's calibrated probability for the agent."""
     method: str
-    """How the route was decided (route events): classifier, description, tiebreak-model, default, forced."""
+    """route: how it was decided (classifier, description, tiebreak-model, default, forced)."""
+    decision: str
+    """verdict: approve or revise."""
+    by: str
+    """verdict: reviewer, or evidence when the evidence check overruled an approval."""
+    status: str
+    """returned: approved or unapproved."""
+    tool: str
+    """permission: the tool asked for."""
+    summary: str
+    """permission: what the user was asked about (the tool and its argument, e.g. "Bash: git status")."""
+    answer: str
+    """permission: allow, deny or always."""
+    rule: str
+    """policy: which rule of the local adapter's turn policy decided (orchestrator/local/policy.py)."""
 
 
 def emit(event: EventKind, agent: str, **fields: object) -> None:
-    get_stream_writer()({"event": event, "agent": agent, **fields})
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # outside any graph (a model call made for `orchestrate route`): nobody listens
+        return
+    writer({"event": event, "agent": agent, **fields})

@@ -14,7 +14,10 @@ from langchain_core.messages import SystemMessage
 from orchestrator.agent_spec import AgentSpec
 
 __all__ = [
+    "FEEDBACK_MAX",
+    "TASK_ALIASES",
     "TASK_TOOL",
+    "VERDICT_SCHEMA",
     "VERDICT_TOOL",
     "agent_system_prompt",
     "review_system_prompt",

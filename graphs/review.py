@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.graph import START, StateGraph
 from pydantic import BaseModel, Field, ValidationError
 
+from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.evidence import missing_work, review_request
 from orchestrator.graphs.model_call import call_model
@@ -116,6 +117,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         brief["agent"],
         depth=brief["depth"],
         decision=verdict["decision"],
+        by=verdict["by"],
         detail=verdict["feedback"][:200],
         round=state["round"],
         call_id=brief["call_id"],
@@ -123,8 +125,8 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     return {"verdicts": [verdict]}
 
 
-def build_branch(deps: Deps) -> StateGraph[BranchState, None, BranchState, BranchState]:
-    graph = StateGraph(BranchState)
+def build_branch(deps: Deps) -> StateGraph[BranchState, RunContext, BranchState, BranchState]:
+    graph = StateGraph(BranchState, context_schema=RunContext)
     graph.add_node("work", partial(work, deps=deps))
     graph.add_node("review", partial(review, deps=deps))
     graph.add_edge(START, "work")

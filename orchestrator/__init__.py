@@ -13,7 +13,7 @@ from orchestrator.errors import AgentFileError, OrchestrateError, RunError, User
 from orchestrator.graphs.builder import build_graph
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.logs import configure_logging
-from orchestrator.models import AnthropicProvider, FixedProvider, ModelProvider
+from orchestrator.providers import AnthropicProvider, FixedProvider, ModelProvider
 from orchestrator.runner import Orchestrator, RunResult
 
 __all__ = [

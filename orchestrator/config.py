@@ -31,6 +31,9 @@ class Settings:
     claude_models: Mapping[str, str] = field(default_factory=lambda: dict(CLAUDE_MODELS))
     max_tokens: int = 8192
     """Output cap per Claude call."""
+    tiebreak_model: str | None = "haiku"
+    """The model the router asks when it is unsure (offline: the local junior); None sends unsure tasks
+    to the safe default without a model call."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

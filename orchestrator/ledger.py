@@ -8,17 +8,13 @@ whose delegation path starts with that delegation's, so nested work counts towar
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orchestrator.errors import RunError
 from orchestrator.pricing import PriceTable, TokenCounts
 from orchestrator.run_store import CallRecord, RunStore
 
-__all__ = ["DELEGATION", "Budget", "BudgetExceeded", "Ledger", "delegation_cost", "summarize"]
-
-DELEGATION: ContextVar[str] = ContextVar("orchestrate_delegation", default="")
-"""Path of Task call ids ("id1/id2/") from the top agent to the running context; set by the delegate node."""
+__all__ = ["Budget", "BudgetExceeded", "Ledger", "delegation_cost", "summarize"]
 
 
 class BudgetExceeded(RunError):
@@ -33,22 +29,20 @@ class Budget:
     """USD for any one delegation, including what it delegates in turn."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ledger:
     store: RunStore
     prices: PriceTable
-    budgets: dict[str, Budget] = field(default_factory=dict)
 
-    async def acheck(self, run_id: str, delegation: str) -> None:
+    async def acheck(self, run_id: str, delegation: str, budget: Budget) -> None:
         """`check` off the event loop (the checkpointer shares the SQLite file and needs the loop to commit)."""
-        await asyncio.to_thread(self.check, run_id, delegation)
+        await asyncio.to_thread(self.check, run_id, delegation, budget)
 
     async def arecord(self, run_id: str, call: CallRecord) -> None:
         await asyncio.to_thread(self.store.add_call, run_id, call)
 
-    def check(self, run_id: str, delegation: str) -> None:
-        """Raise BudgetExceeded if the run or an enclosing delegation has used up its cap."""
-        budget = self.budgets.get(run_id, Budget())
+    def check(self, run_id: str, delegation: str, budget: Budget) -> None:
+        """Raise BudgetExceeded if the run or an enclosing delegation (a path "id1/id2/") has used up its cap."""
         if budget.max_cost is not None and (spent := self.store.spent(run_id)) >= budget.max_cost:
             raise BudgetExceeded(f"run {run_id} spent ${spent:.4f} of its ${budget.max_cost:.4f} cap (--max-cost)")
         if budget.max_delegation_cost is None:

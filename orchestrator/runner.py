@@ -27,15 +27,16 @@ from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.errors import RunError, UserError
 from orchestrator.graphs.builder import build_graph
+from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
 from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunState
 from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
 from orchestrator.loader import AgentSet, load_agents
-from orchestrator.models import ModelProvider
 from orchestrator.pricing import PriceTable, load_prices
-from orchestrator.router import Router, build_router
+from orchestrator.providers import ModelProvider
+from orchestrator.routing import Router, build_router
 from orchestrator.run_store import RunStatus, open_store
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.tools.permissions import PermissionPolicy
@@ -102,8 +103,7 @@ class Orchestrator:
         records its flags there)."""
         loaded = agents if agents is not None else load_agents()
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
-        if router is None:  # unsure routing decisions go to the provider's cheapest model
-            router = build_router(self.agents, tiebreak=provider.chat_model("haiku"), tiebreak_errors=provider.errors)
+        router = router or build_router(self.agents)
         self.store = open_store(db)
         self.ledger = Ledger(self.store, prices or load_prices())
         self._graph = build_graph(
@@ -166,14 +166,14 @@ class Orchestrator:
 
     async def _drive(self, run_id: str, command: Any, budget: Budget) -> AsyncIterator[ProgressEvent | RunResult]:
         config: Any = {"configurable": {"thread_id": run_id}, "recursion_limit": 200}
-        self.ledger.budgets[run_id] = budget
+        context = RunContext(run_id=run_id, budget=budget)
         status: RunStatus = "completed"
         error: str | None = None
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             log.info("run_started", resume=command is None)
             async with self._compiled() as graph:
                 try:
-                    async for event in self._until_done(graph, command, config):
+                    async for event in self._until_done(graph, command, config, context):
                         await asyncio.to_thread(self.store.add_event, run_id, event)
                         yield event
                 except RunError as exc:
@@ -183,15 +183,17 @@ class Orchestrator:
             result = self._result(run_id, values, status, error)
             await asyncio.to_thread(self.store.finish_run, run_id, status, final=result.final or None, error=error)
             log.info("run_finished", status=status, cost_usd=result.usage.get("cost_usd"))
-        self.ledger.budgets.pop(run_id, None)
         yield result
 
-    async def _until_done(self, graph: Graph, command: Any, config: Any) -> AsyncIterator[ProgressEvent]:
+    async def _until_done(
+        self, graph: Graph, command: Any, config: Any, context: RunContext
+    ) -> AsyncIterator[ProgressEvent]:
         """Stream the graph; when it stops on permission asks, answer them and resume, until it ends."""
         always: set[str] = set()
         announced: set[str] = set()
         while True:
-            async for _namespace, chunk in graph.astream(command, config, stream_mode="custom", subgraphs=True):
+            stream = graph.astream(command, config, context=context, stream_mode="custom", subgraphs=True)
+            async for _namespace, chunk in stream:
                 event = cast(ProgressEvent, chunk)
                 if not _repeated_announcement(event, announced):
                     yield event
@@ -202,8 +204,11 @@ class Orchestrator:
             for item in pending:
                 request = cast(PermissionRequest, item.value)
                 answers[item.id] = await self._answer(request, always)
-                yield ProgressEvent(event="permission", agent=request["agent"], depth=request["depth"],
-                                    detail=f"{request['summary']}: {answers[item.id]}")  # fmt: skip
+                yield ProgressEvent(
+                    event="permission", agent=request["agent"], depth=request["depth"], tool=request["tool"],
+                    summary=request["summary"], answer=answers[item.id],
+                    detail=f"{request['summary']}: {answers[item.id]}",
+                )  # fmt: skip
             command = Command(resume=answers)
 
     async def _answer(self, request: PermissionRequest, always: set[str]) -> Answer:
@@ -227,15 +232,25 @@ class Orchestrator:
     def run(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
         return asyncio.run(self.arun(task, agent=agent, budget=budget))
 
-    async def abatch(self, tasks: Iterable[str], *, max_concurrency: int = 4) -> list[RunResult]:
-        """Run many tasks, at most `max_concurrency` at a time, each its own resumable run; results in order."""
+    async def abatch(
+        self,
+        tasks: Iterable[str],
+        *,
+        max_concurrency: int = 4,
+        on_result: Callable[[RunResult], None] | None = None,
+    ) -> list[RunResult]:
+        """Run many tasks, at most `max_concurrency` at a time, each its own resumable run; results in order.
+        `on_result` hears about each run as it ends (the CLI's progress bar)."""
         if max_concurrency < 1:
             raise UserError("max_concurrency must be at least 1")
         gate = asyncio.Semaphore(max_concurrency)
 
         async def one(task: str) -> RunResult:
             async with gate:
-                return await self.arun(task)
+                result = await self.arun(task)
+            if on_result is not None:
+                on_result(result)
+            return result
 
         return list(await asyncio.gather(*(one(task) for task in tasks)))
 

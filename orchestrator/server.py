@@ -15,12 +15,12 @@ from langgraph.graph import StateGraph
 from orchestrator.config import Settings
 from orchestrator.graphs.builder import build_graph
 from orchestrator.loader import load_agents
-from orchestrator.models import select_provider
+from orchestrator.providers import select_provider
 
 __all__ = ["make_graph"]
 
 
-def make_graph() -> StateGraph[Any, None, Any, Any]:
+def make_graph() -> StateGraph[Any, Any, Any, Any]:
     settings = Settings.from_env()
     provider, _ = select_provider(None, settings=settings)
     workspace = os.environ.get("ORCHESTRATE_WORKSPACE", ".")

@@ -1,16 +1,14 @@
 """The tools orchestrate runs, by Claude Code name, and the names an agent file may list.
 
-`Task` is a known name but not a ToolSpec: delegation is an edge of the graph, not a function call,
-so `tools_for` accepts it and leaves it to the graph.
+`Task` is a known name but not a ToolSpec: delegation is an edge of the graph, not a function call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator.errors import UserError
 from orchestrator.tools.base import ToolSpec
 from orchestrator.tools.bash import BASH
 from orchestrator.tools.edit import EDIT
@@ -21,7 +19,7 @@ from orchestrator.tools.web_fetch import WEB_FETCH
 from orchestrator.tools.web_search import WEB_SEARCH
 from orchestrator.tools.write import WRITE
 
-__all__ = ["ALL_TOOLS", "GRAPH_TOOL_NAMES", "KNOWN_TOOL_NAMES", "tools_for"]
+__all__ = ["ALL_TOOLS", "GRAPH_TOOL_NAMES", "KNOWN_TOOL_NAMES"]
 
 ALL_TOOLS: Mapping[str, ToolSpec[Any]] = MappingProxyType(
     {spec.name: spec for spec in (READ, WRITE, EDIT, GLOB, GREP, BASH, WEB_FETCH, WEB_SEARCH)}
@@ -30,17 +28,3 @@ GRAPH_TOOL_NAMES = frozenset({"Task"})
 """Names the graph implements itself (delegation)."""
 KNOWN_TOOL_NAMES: tuple[str, ...] = (*ALL_TOOLS, *sorted(GRAPH_TOOL_NAMES))
 """Every tool name an agent definition may list, in a stable order."""
-
-
-def tools_for(names: Iterable[str] | None) -> list[ToolSpec[Any]]:
-    """The specs for an agent's `tools` list (None: all of them), in the list's order; Task is skipped.
-
-    An unknown name is a user mistake in an agent file, reported with the names we do know.
-    """
-    if names is None:
-        return list(ALL_TOOLS.values())
-    wanted = tuple(dict.fromkeys(names))
-    unknown = [name for name in wanted if name not in KNOWN_TOOL_NAMES]
-    if unknown:
-        raise UserError(f"Unknown tool name(s) {', '.join(unknown)}; known tools: {', '.join(KNOWN_TOOL_NAMES)}.")
-    return [ALL_TOOLS[name] for name in wanted if name in ALL_TOOLS]

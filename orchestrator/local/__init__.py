@@ -31,7 +31,7 @@ and `models` pulls, verifies and locates the GGUF files.
 
 from orchestrator.local.chat import ChatLocalLlama, LocalProvider
 from orchestrator.local.engine import LocalModelError
-from orchestrator.local.models import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
+from orchestrator.local.gguf import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
 from orchestrator.local.steps import GenerationSettings
 
 __all__ = [

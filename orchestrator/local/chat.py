@@ -23,7 +23,7 @@ from pydantic import ConfigDict
 
 from orchestrator.errors import UserError
 from orchestrator.local.engine import LlamaLike, LocalEngine, LocalModelError, load_llama
-from orchestrator.local.models import JUNIOR, MODELS, SENIOR, locate
+from orchestrator.local.gguf import JUNIOR, MODELS, SENIOR, locate
 from orchestrator.local.render import PromptLimits
 from orchestrator.local.schema import tool_defs
 from orchestrator.local.steps import GenerationSettings

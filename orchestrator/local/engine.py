@@ -87,7 +87,7 @@ class LocalEngine:
             log.info("local_loop_stopped", model=self.name, step=step)
         prompt, output = usage_of(response)
         log.info(
-            "model_call",
+            "local_completion",
             model=self.name,
             step=step,
             input_tokens=prompt,

@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import ToolCall
+
+from orchestrator.content import content_text
 
 __all__ = [
     "PromptLimits",
     "clip_line",
     "render_messages",
-    "text_of",
 ]
 
 
@@ -43,14 +43,6 @@ def _clip(text: str, limit: int) -> str:
     return f"{text[:head]}\n…[{len(text) - limit} chars omitted]…\n{text[-tail:]}"
 
 
-def text_of(content: str | list[str | dict[str, Any]]) -> str:
-    """Plain text of a message's content (string, or Anthropic/OpenAI content blocks)."""
-    if isinstance(content, str):
-        return content
-    parts = [b if isinstance(b, str) else str(b.get("text", "")) for b in content]
-    return "\n".join(p for p in parts if p)
-
-
 def clip_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -66,7 +58,7 @@ def _render_one(message: BaseMessage, limits: PromptLimits, first: bool = False)
     """One message as llama chat messages. Tool traffic is a log on the user side (calls and results):
     assistant turns hold only what the model said, so small models do not imitate rendered calls in
     their text, and any chat template copes."""
-    text = text_of(message.content)
+    text = content_text(message.content, placeholders=False)
     if isinstance(message, SystemMessage):
         return [{"role": "system", "content": _clip(text, limits.system_chars)}]
     if isinstance(message, ToolMessage):

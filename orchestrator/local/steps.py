@@ -14,10 +14,11 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+from orchestrator.content import content_text
 from orchestrator.file_mentions import requested_files, same_file
 from orchestrator.local.engine import LocalModelError
 from orchestrator.local.loops import LOOP_STOPPED, trim_loop
-from orchestrator.local.render import clip_line, text_of
+from orchestrator.local.render import clip_line
 from orchestrator.local.schema import ToolDef, bounded_schema, is_free_string
 from orchestrator.tools.permissions import EDIT_TOOLS
 
@@ -120,14 +121,21 @@ def calls_of(messages: Sequence[BaseMessage]) -> list[Call]:
         for call in message.tool_calls if isinstance(message, AIMessage) else []:
             result = results.get(call.get("id") or "")
             ok = None if result is None else result.status != "error"
-            calls.append(Call(call["name"], call["args"], ok, "" if result is None else text_of(result.content)))
+            calls.append(
+                Call(
+                    call["name"],
+                    call["args"],
+                    ok,
+                    "" if result is None else content_text(result.content, placeholders=False),
+                )
+            )
     return calls
 
 
 def request_of(messages: Sequence[BaseMessage]) -> str:
     """The request this conversation serves: its first human turn (the task, or a subagent's brief)."""
     first = next((m for m in messages if m.type == "human"), None)
-    return "" if first is None else text_of(first.content)
+    return "" if first is None else content_text(first.content, placeholders=False)
 
 
 def progress_note(messages: Sequence[BaseMessage], recent: int = 6) -> str:

@@ -1,27 +1,24 @@
 """One model turn by the two-step protocol: `candidate_actions` reads the tool choice, and `run_turn`
 chooses an action (unless there is one option), then fills the chosen tool's arguments or writes a text
-answer, breaking the favourite loops of small models (repeated calls) on the way.
+answer, under the turn policy (`policy`), which breaks the favourite loops of small models.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.tool import ToolCall
 
-from orchestrator.file_mentions import requested_files
 from orchestrator.local.engine import LocalEngine, usage_of
+from orchestrator.local.policy import POLICY_KEY, TurnPolicy
 from orchestrator.local.render import PromptLimits, render_messages
 from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import (
     ANSWER,
-    Call,
     GenerationSettings,
     answer_instruction,
     answer_request,
@@ -38,13 +35,8 @@ from orchestrator.local.steps import (
     tool_request,
     without,
 )
-from orchestrator.tools.permissions import EDIT_TOOLS
 
-__all__ = [
-    "candidate_actions",
-    "open_actions",
-    "run_turn",
-]
+__all__ = ["candidate_actions", "run_turn"]
 
 log = structlog.get_logger()
 
@@ -120,32 +112,6 @@ def _choose(
     return parse_choice(response, actions)
 
 
-def _last_success(messages: Sequence[BaseMessage]) -> tuple[str, dict[str, Any]] | None:
-    """The previous turn's single tool call, if the conversation ends with it and it succeeded."""
-    if len(messages) < 2 or not isinstance(messages[-1], ToolMessage) or messages[-1].status == "error":
-        return None
-    previous = messages[-2]
-    if not isinstance(previous, AIMessage) or len(previous.tool_calls) != 1:
-        return None
-    return previous.tool_calls[0]["name"], previous.tool_calls[0]["args"]
-
-
-def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
-    """The calls that failed since the last call that succeeded: repeating one cannot help."""
-    failed: list[tuple[str, dict[str, Any]]] = []
-    for call in calls_of(messages):
-        if call.ok:
-            failed.clear()
-        elif call.ok is False:
-            failed.append((call.name, call.args))
-    return failed
-
-
-def _shape(text: str) -> str:
-    """Text with its numbers blanked, so "Updated file a.md (18 lines)." matches "... (17 lines)."."""
-    return re.sub(r"\d+", "#", text.strip())
-
-
 def _body(
     engine: LocalEngine,
     chat: list[dict[str, str]],
@@ -169,11 +135,11 @@ def _tool_args(
     settings: GenerationSettings,
     note: str,
     usage: list[int],
-    results: frozenset[str] = frozenset(),
+    policy: TurnPolicy,
 ) -> dict[str, Any] | None:
     """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text.
-    A body that only repeats one of the conversation's tool results (`results` holds their `_shape`) is
-    asked for once more; if it repeats one again, there are no usable arguments (None)."""
+    A body that only repeats a tool result is asked for once more; if it repeats one again, there are no
+    usable arguments (None)."""
     body = body_field(tool)
     short = tool if body is None else without(tool, body)
     args: dict[str, Any] = {}
@@ -182,41 +148,12 @@ def _tool_args(
     if body is None:
         return args
     text = _body(engine, chat, tool, body, args, settings, note, usage)
-    if _shape(text) in results:
-        log.info("local_body_repeated_a_result", model=engine.name, tool=tool.name)
+    if policy.repeats_a_result(tool.name, text, again=False):
         retry_note = f"{note}\nThe {body} must be new text of its own, not a copy of a tool result.".strip()
         text = _body(engine, chat, tool, body, args, settings, retry_note, usage)
-    return None if _shape(text) in results else {**args, body: text}
-
-
-def _calls_this_round(messages: Sequence[BaseMessage]) -> list[Call]:
-    """The tool calls since the latest human turn (the request, or the latest review feedback)."""
-    turns = [i for i, m in enumerate(messages) if m.type == "human"]
-    return calls_of(messages[turns[-1] :]) if turns else []
-
-
-def _too_early_to_answer(messages: Sequence[BaseMessage], patience: int = 6) -> bool:
-    """A request that asks for files is not answered before a tool call has worked, and review feedback
-    sent back on such a request (a later human turn) not before a Write or Edit since has worked: such an
-    answer would only go back to review. Review feedback on other work needs some tool call that worked.
-    After `patience` calls the model may answer anyway."""
-    since = _calls_this_round(messages)
-    files = bool(requested_files(request_of(messages)))
-    revising = sum(m.type == "human" for m in messages) > 1
-    if not (files or revising) or len(since) >= patience:
-        return False
-    needed = EDIT_TOOLS if files and revising else None
-    return not any(c.ok and (needed is None or c.name in needed) for c in since)
-
-
-def open_actions(actions: Sequence[str], messages: Sequence[BaseMessage], max_failures: int = 2) -> list[str]:
-    """The actions offered this turn: no answer while it is too early, and no tool that has failed
-    `max_failures` times this round (small models retry a failing Edit forever; Write is the way out).
-    Never empty: when everything would be closed, everything stays open."""
-    failures = Counter(c.name for c in _calls_this_round(messages) if c.ok is False)
-    early = len(actions) > 1 and ANSWER in actions and _too_early_to_answer(messages)
-    kept = [a for a in actions if failures[a] < max_failures and not (early and a == ANSWER)]
-    return kept or list(actions)
+        if policy.repeats_a_result(tool.name, text, again=True):
+            return None
+    return {**args, body: text}
 
 
 def run_turn(
@@ -227,34 +164,26 @@ def run_turn(
     settings: GenerationSettings,
     limits: PromptLimits | None = None,
 ) -> AIMessage:
-    """One model turn by the two-step protocol: choose (unless there is one option), then act. The
-    favourite loops of small models are broken: repeating the call that just succeeded becomes an answer
-    (or, while it is too early to answer, goes back to the choice without that tool), and so does
-    repeating a call that failed with nothing succeeding since, or a call whose body only repeats a tool
-    result; `open_actions` says what is offered at all. Facts from `progress_note` go with the choice and
-    the arguments."""
+    """One model turn by the two-step protocol: choose (unless there is one option), then act, under the
+    turn policy (orchestrator/local/policy.py: what is offered, which moves are overruled). Facts from
+    `progress_note` go with the choice and the arguments. The reply carries the policy's decisions."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
-    last, failed = _last_success(messages), _failed_since_success(messages)
-    results = frozenset(_shape(c.result) for c in calls_of(messages) if c.result.strip())
+    policy = TurnPolicy(messages, model=engine.name)
     usage = [0, 0]
     reply = None
-    open_now = open_actions(actions, messages)
+    open_now = policy.offered(actions)
     action = _choose(engine, chat, tools, open_now, settings, usage, note)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
-        args = _tool_args(engine, chat, tool, settings, note, usage, results)
-        repeated = (tool.name, args) == last
-        if repeated and ANSWER in open_now:
-            log.info("local_repeat_call_answered", model=engine.name, tool=tool.name)
-            action = ANSWER
-        elif (args is None or repeated or (tool.name, args) in failed) and len(open_now) > 1:
-            log.info("local_call_not_repeated", model=engine.name, tool=tool.name, failed=not repeated)
+        args = _tool_args(engine, chat, tool, settings, note, usage, policy)
+        move = policy.judge(tool.name, args, open_now)
+        if move == "choose_again":
             open_now.remove(tool.name)
             action = _choose(engine, chat, tools, open_now, settings, usage, note)
             continue
-        elif args is None:  # nothing usable and nothing else to offer: answer rather than clobber a file
+        if move == "answer" or args is None:
             action = ANSWER
         else:
             reply = _tool_message(tool.name, args)
@@ -265,5 +194,6 @@ def run_turn(
         request = answer_request(chat, settings, instruction)
         reply = AIMessage(content=parse_text(_step(engine, "answer", request, usage, stop_loops=True)))
     reply.usage_metadata = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
-    reply.response_metadata = {"model_name": engine.name, "action": action}
+    decisions = [d.as_dict() for d in policy.decisions]
+    reply.response_metadata = {"model_name": engine.name, "action": action, POLICY_KEY: decisions}
     return reply

@@ -18,7 +18,7 @@ import pytest
 from orchestrator import Orchestrator, RunResult, load_agents
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.local import LocalProvider
-from orchestrator.local.models import JUNIOR, SENIOR, cache_path, verify
+from orchestrator.local.gguf import JUNIOR, SENIOR, cache_path, verify
 from orchestrator.tools.permissions import PermissionPolicy
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.local import LocalProvider
-from orchestrator.local.models import JUNIOR, cache_path, pull, verify
+from orchestrator.local.gguf import JUNIOR, cache_path, pull, verify
 
 pytestmark = pytest.mark.slow
 

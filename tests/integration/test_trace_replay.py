@@ -26,8 +26,7 @@ from orchestrator.cli import app
 from orchestrator.replay import areplay
 from orchestrator.run_store import RunStore
 from orchestrator.tools.permissions import PermissionPolicy
-from orchestrator.trace import load_trace
-from orchestrator.trace_html import render_html
+from orchestrator.trace import load_trace, render_html
 from tests.conftest import REPO
 from tests.support.claude_team import FINAL, team_responder
 from tests.support.messages_server import MessagesServer

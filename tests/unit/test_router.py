@@ -12,7 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator._router_data import (
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.errors import ModelCallError, UserError
+from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.route import tiebreak_ask
+from orchestrator.loader import load_agents
+from orchestrator.providers import FixedProvider
+from orchestrator.routing import (
+    MAX_TASK_CHARS,
+    Ask,
+    Router,
+    aroute_lines,
+    build_router,
+    check_task,
+    iter_task_lines,
+)
+from orchestrator.routing.data import (
     JUNIOR,
     SENIOR,
     WEIGHTS_FILE,
@@ -21,21 +36,8 @@ from orchestrator._router_data import (
     load_agent_suite,
     load_labelled,
 )
-from orchestrator._router_tiebreak import REASON_MAX_CHARS, TOOL_NAME
-from orchestrator._router_train import fitted_text
-from orchestrator.agent_spec import AgentSpec
-from orchestrator.errors import ModelCallError, UserError
-from orchestrator.loader import load_agents
-from orchestrator.router import (
-    MAX_TASK_CHARS,
-    RouteDecision,
-    Router,
-    aroute_lines,
-    build_router,
-    check_task,
-    forced,
-    route_lines,
-)
+from orchestrator.routing.tiebreak import REASON_MAX_CHARS, TOOL_NAME
+from orchestrator.routing.train import fitted_text
 from tests.support.scripted_model import Reply, ScriptedModel, ai, tool_call
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "routing"
@@ -118,7 +120,7 @@ def test_a_decision_says_why_in_one_short_sentence(router: Router) -> None:
 
 def test_committed_weights_are_what_the_training_script_produces() -> None:
     committed = data_file(WEIGHTS_FILE).read_text(encoding="utf-8")
-    assert committed == fitted_text(), "run: .venv/bin/python -m orchestrator._router_train"
+    assert committed == fitted_text(), "run: .venv/bin/python -m orchestrator.routing.train"
 
 
 # --- user-added agents: routing by description ------------------------------------------------------
@@ -157,10 +159,18 @@ def choose(agent: str, reason: str = "It is well specified.") -> Reply:
     return Reply(ai("", tool_call(TOOL_NAME, {"agent": agent, "reason": reason})))
 
 
+def ask_through_the_graph(model: ScriptedModel, agents: Mapping[str, AgentSpec]) -> Ask:
+    """The tie-break as the graph's route node asks it: through the one model-call site."""
+    deps = Deps(agents=agents, provider=FixedProvider(model), router=build_router(agents), tools={}, workspace=Path())
+    ask = tiebreak_ask(deps)
+    assert ask is not None
+    return ask
+
+
 async def test_unsure_with_a_tiebreak_model_lets_it_choose(agents: dict[str, AgentSpec]) -> None:
     model = ScriptedModel([choose(JUNIOR)])
-    router = build_router(agents, threshold=1.0, tiebreak=model)  # every task is "unsure"
-    decision = await router.aroute(CLEAR_SENIOR)
+    router = build_router(agents, threshold=1.0)  # every task is "unsure"
+    decision = await router.aroute(CLEAR_SENIOR, ask=ask_through_the_graph(model, agents))
     model.assert_complete()
     assert decision.agent == JUNIOR and decision.method == "tiebreak-model"
     assert decision.reason == "Tie-break model: It is well specified."
@@ -187,7 +197,8 @@ async def test_unsure_with_a_tiebreak_model_lets_it_choose(agents: dict[str, Age
 )
 async def test_a_bad_or_failed_tiebreak_falls_back_to_the_default(agents: dict[str, AgentSpec], reply: Reply) -> None:
     model = ScriptedModel([reply])
-    decision = await build_router(agents, threshold=1.0, tiebreak=model).aroute(CLEAR_JUNIOR)
+    router = build_router(agents, threshold=1.0)
+    decision = await router.aroute(CLEAR_JUNIOR, ask=ask_through_the_graph(model, agents))
     model.assert_complete()
     assert decision.agent == SENIOR and decision.method == "default"
     assert "tie-break" in decision.reason
@@ -198,7 +209,7 @@ async def test_an_unexpected_exception_from_the_tiebreak_is_not_swallowed(
 ) -> None:
     model = ScriptedModel([Reply(KeyError("a bug, not a model failure"))])
     with pytest.raises(KeyError):
-        await build_router(agents, threshold=1.0, tiebreak=model).aroute(CLEAR_JUNIOR)
+        await build_router(agents, threshold=1.0).aroute(CLEAR_JUNIOR, ask=ask_through_the_graph(model, agents))
 
 
 async def test_unsure_without_a_tiebreak_sends_the_task_to_the_safe_default(
@@ -213,13 +224,10 @@ async def test_unsure_without_a_tiebreak_sends_the_task_to_the_safe_default(
 
 async def test_confident_tasks_and_sync_route_never_call_the_model(agents: dict[str, AgentSpec]) -> None:
     model = ScriptedModel([])
-    assert (await build_router(agents, tiebreak=model).aroute(CLEAR_JUNIOR)).method == "classifier"
-    assert build_router(agents, threshold=1.0, tiebreak=model).route(CLEAR_JUNIOR).method == "default"
+    ask = ask_through_the_graph(model, agents)
+    assert (await build_router(agents).aroute(CLEAR_JUNIOR, ask=ask)).method == "classifier"
+    assert build_router(agents, threshold=1.0).route(CLEAR_JUNIOR).method == "default"
     assert model.calls == []
-
-
-def test_forced_decision() -> None:
-    assert forced("ml-engineer") == RouteDecision("ml-engineer", 1.0, "Chosen explicitly by the caller.", "forced")
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -245,13 +253,12 @@ def test_bad_task_is_a_user_error_naming_the_argument(router: Router, task: obje
 
 def test_a_file_routes_line_by_line_skipping_blank_lines(router: Router) -> None:
     lines: list[bytes | str] = ["\ufeff" + CLEAR_SENIOR, "", "   ", CLEAR_JUNIOR.encode()]
-    routed = list(route_lines(router, lines, source="tasks.txt"))
-    assert [(r.line, r.task, r.decision.agent) for r in routed] == [
+    routed = [(number, task, router.route(task)) for number, task in iter_task_lines(lines, source="tasks.txt")]
+    assert [(line, task, decision.agent) for line, task, decision in routed] == [
         (1, CLEAR_SENIOR, SENIOR),
         (4, CLEAR_JUNIOR, JUNIOR),
     ]
-    task, decision, _ = routed[0]
-    assert task == CLEAR_SENIOR and decision.method == "classifier"
+    assert routed[0][2].method == "classifier"
 
 
 async def test_a_file_routes_asynchronously_too(router: Router) -> None:
@@ -273,7 +280,7 @@ async def test_a_file_routes_asynchronously_too(router: Router) -> None:
 )
 def test_a_bad_file_line_is_a_user_error_naming_file_and_line(router: Router, lines: list[bytes], message: str) -> None:
     with pytest.raises(UserError, match=message):
-        list(route_lines(router, lines, source="tasks.txt"))
+        list(iter_task_lines(lines, source="tasks.txt"))
 
 
 def test_build_router_rejects_a_bad_configuration(agents: Mapping[str, AgentSpec]) -> None:

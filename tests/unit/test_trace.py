@@ -20,11 +20,11 @@ from orchestrator import FixedProvider, Orchestrator, Settings, UserError, load_
 from orchestrator.cli import app
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.loader import AgentSet
-from orchestrator.replay import Recording, areplay, difference
+from orchestrator.replay import Recording, areplay
+from orchestrator.replay.recording import difference
 from orchestrator.run_store import CallRecord, RunRecord, RunStore
 from orchestrator.tools.permissions import PermissionPolicy
-from orchestrator.trace import Trace, build_trace, load_trace, render_json, render_mermaid, render_tree
-from orchestrator.trace_html import render_html
+from orchestrator.trace import Trace, build_trace, load_trace, render_html, render_json, render_mermaid, render_tree
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
 
 SENIOR, JUNIOR = "senior-ml-engineer", "ml-engineer"
@@ -332,3 +332,41 @@ def test_cli_replay_reports_same_behaviour_and_exit_0(cli: CliRunner, recorded: 
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert report["same"] is True and report["replayed"] == 7 and report["divergence"] is None
+
+
+async def test_decisions_a_model_adapter_made_become_events_and_show_under_their_call(tmp_path: Path) -> None:
+    """The local adapter's turn policy reports its decisions on the reply; the graph emits them as events."""
+    decided = ai("Done.")
+    decided.response_metadata = {"policy": [{"rule": "hold_answer", "detail": "no answer yet: the work is not done"}]}
+    orchestrator = Orchestrator(
+        load_agents(cwd=tmp_path, home=tmp_path), provider=FixedProvider(ScriptedModel([Reply(decided)])),
+        workspace=tmp_path, db=tmp_path / "runs.sqlite",
+    )  # fmt: skip
+    with orchestrator:
+        items = [item async for item in orchestrator.astream("say done", agent=SENIOR)]
+        trace = load_trace(orchestrator.store, items[-1].run_id)  # type: ignore[union-attr]
+    policy = [e for e in items[:-1] if isinstance(e, dict) and e["event"] == "policy"]
+    assert policy == [
+        {"event": "policy", "agent": SENIOR, "rule": "hold_answer", "detail": "no answer yet: the work is not done"}
+    ]
+    assert [e.kind for e in trace.events].count("policy") == 1
+    buffer = Console(width=200, color_system=None, record=True)
+    buffer.print(render_tree(trace))
+    assert "policy hold_answer: no answer yet: the work is not done" in buffer.export_text()
+
+
+async def test_the_routers_tiebreak_is_a_recorded_call_and_replays_from_the_recording(tmp_path: Path) -> None:
+    unsure = "look at the model"  # the router is below its threshold here, so it asks the tie-break model
+    choose = ai("", tool_call("choose_agent", {"agent": JUNIOR, "reason": "A quick look is routine."}))
+    script = [Reply(choose, when=lambda c: c.purpose == "route"), Reply(ai("Looked."), when=_turn(JUNIOR))]
+    model = ScriptedModel(script)
+    db = tmp_path / "runs.sqlite"
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    with Orchestrator(agents, provider=FixedProvider(model), workspace=tmp_path, db=db) as orchestrator:
+        result = await orchestrator.arun(unsure)
+        calls = orchestrator.store.calls(result.run_id)
+    model.assert_complete()
+    assert result.route is not None and (result.route["agent"], result.route["method"]) == (JUNIOR, "tiebreak-model")
+    assert [(c.agent, c.purpose) for c in calls] == [("router", "route"), (JUNIOR, "turn")]
+    report = await areplay(result.run_id, db=db, agents=agents)
+    assert report.same and (report.replayed, report.live) == (2, 0)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.tools.base import ToolContext
-from orchestrator.tools.registry import ALL_TOOLS, KNOWN_TOOL_NAMES, tools_for
+from orchestrator.tools.registry import ALL_TOOLS, KNOWN_TOOL_NAMES
 
 CLAUDE_CODE_PARAMETERS = {
     "Read": {"file_path", "offset", "limit"},
@@ -53,27 +49,3 @@ def test_every_parameter_is_described_for_the_model(name: str) -> None:
 def test_known_names_include_task_but_specs_do_not() -> None:
     assert (*CLAUDE_CODE_PARAMETERS, "Task") == KNOWN_TOOL_NAMES
     assert "Task" not in ALL_TOOLS
-
-
-def test_tools_for_keeps_order_and_skips_task() -> None:
-    assert [s.name for s in tools_for(None)] == list(CLAUDE_CODE_PARAMETERS)
-    assert [s.name for s in tools_for(iter(["Grep", "Task", "Read", "Grep"]))] == ["Grep", "Read"]
-
-
-def test_tools_for_rejects_unknown_names() -> None:
-    with pytest.raises(UserError) as err:
-        tools_for(["Read", "NotebookEdit", "Teleport"])
-    assert str(err.value) == (
-        "Unknown tool name(s) NotebookEdit, Teleport; known tools: "
-        "Read, Write, Edit, Glob, Grep, Bash, WebFetch, WebSearch, Task."
-    )
-
-
-def test_tool_context_still_builds_from_a_workspace_alone(tmp_path: Path) -> None:
-    ctx = ToolContext(workspace=tmp_path)
-    assert (ctx.files_read, ctx.files_changed, ctx.allow_private_hosts, ctx.resolve_host) == (
-        set(),
-        [],
-        frozenset(),
-        None,
-    )

@@ -1,4 +1,4 @@
-"""The `orchestrate` command. Humans get rich progress on stderr; stdout carries the answer or JSON."""
+"""The Typer app with its small commands (agents, route, graph); the other groups mount onto it."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from orchestrator._cli_common import AgentsDirOpt, JsonOpt, err, fail, load
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.cli.common import AgentsDirOpt, JsonOpt, err, fail, load
 from orchestrator.config import Settings
 from orchestrator.errors import UserError
+from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.route import tiebreak_ask
 from orchestrator.loader import AgentLintError
 from orchestrator.logs import configure_logging
-from orchestrator.models import AnthropicProvider
-from orchestrator.router import RouteDecision, RoutedLine, Router, aroute_lines, build_router, check_task
+from orchestrator.providers import AnthropicProvider
+from orchestrator.routing import Ask, RouteDecision, RoutedLine, Router, aroute_lines, build_router, check_task
 
 app = typer.Typer(
     name="orchestrate",
@@ -59,11 +63,22 @@ def agents_command(
         sys.stdout.write(f"{row['name']}\t{row['model']}\t{tools}\t{row['source']}\n")
 
 
-async def _route_all(router: Router, task: str | None, file: Path | None) -> list[RoutedLine]:
+async def _route_all(router: Router, task: str | None, file: Path | None, ask: Ask | None) -> list[RoutedLine]:
     if file is not None:
-        return [routed async for routed in aroute_lines(router, file.read_bytes().splitlines(), source=str(file))]
+        lines = file.read_bytes().splitlines()
+        return [routed async for routed in aroute_lines(router, lines, source=str(file), ask=ask)]
     text = check_task(task, "TASK")
-    return [RoutedLine(text, await router.aroute(text), 1)]
+    return [RoutedLine(text, await router.aroute(text, ask=ask), 1)]
+
+
+def _tiebreak(agents: Mapping[str, AgentSpec], router: Router) -> Ask | None:
+    """With a key, unsure tasks go to Claude's cheapest model, through the graph's one model-call site."""
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        return None
+    settings = Settings.from_env()
+    provider = AnthropicProvider(settings)
+    deps = Deps(agents=agents, provider=provider, router=router, tools={}, workspace=Path.cwd(), settings=settings)
+    return tiebreak_ask(deps)
 
 
 @app.command()
@@ -78,14 +93,9 @@ def route(
     if (task is None) == (file is None):
         fail("give either TASK or --file (not both)")
     agents = load(agents_dir).agents
-    tiebreak = AnthropicProvider(Settings.from_env()) if os.environ.get("ANTHROPIC_API_KEY") else None
-    router = build_router(
-        agents,
-        tiebreak=tiebreak.chat_model("haiku") if tiebreak else None,
-        tiebreak_errors=tiebreak.errors if tiebreak else (),
-    )
+    router = build_router(agents)
     try:
-        routed = asyncio.run(_route_all(router, task, file))
+        routed = asyncio.run(_route_all(router, task, file, _tiebreak(agents, router)))
     except OSError as exc:
         fail(f"--file {file}: {exc.strerror}")
     except UserError as exc:
@@ -146,13 +156,13 @@ def graph(
 
 
 def _mount() -> None:
-    from orchestrator._cli_models import models_app
-    from orchestrator._cli_runs import batch, resume, run, runs
-    from orchestrator._cli_trace import replay, show
+    from orchestrator.cli.inspect import replay, show
+    from orchestrator.cli.local import models_app
+    from orchestrator.cli.runs import batch, resume, run, runs
 
     for command in (run, resume, runs, batch, show, replay):
         app.command()(command)
-    app.add_typer(models_app, name="models", help="Fetch and list the local models (offline default).")
+    app.add_typer(models_app, name="models", help="The local engine and models (offline default).")
 
 
 _mount()

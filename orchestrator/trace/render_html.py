@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
-from orchestrator.trace import CallTrace, MessageView, NodeTrace, ToolCallTrace, Trace, VerdictTrace
+from orchestrator.trace.model import CallTrace, MessageView, NodeTrace, ToolCallTrace, Trace, VerdictTrace
 
 __all__ = ["render_html"]
 
@@ -293,12 +293,13 @@ def _call(call: CallTrace) -> str:
     tokens = f"{call.input_tokens} in + {call.cache_read_tokens} cache read + {call.cache_write_tokens} cache write"
     summary = (
         f"step {call.step} · {_e(call.purpose)} · {_e(call.agent)} · {_e(call.model)} · "
-        f"{call.input_tokens + call.cache_read_tokens + call.cache_write_tokens}/{call.output_tokens} tokens · "
+        f"{call.prompt_tokens}/{call.output_tokens} tokens · "
         f"{_money(call.cost_usd)} · {_seconds(call.seconds)}"
     )
     facts = _facts([
         ("tokens", _e(f"{tokens} / {call.output_tokens} out")), ("tools offered", _e(", ".join(call.tools) or "none")),
-        ("tool choice", _e(call.tool_choice or "auto")), ("request hash", f"<code>{_e(call.request_hash)}</code>"),
+        ("tool choice", _e(call.tool_choice or "auto")),
+        ("request hash", f"<code>{_e(call.record.request_hash)}</code>"),
         ("started", _e(_when(call.started))),
     ])  # fmt: skip
     last = _message(call.messages[-1]) if call.messages else ""

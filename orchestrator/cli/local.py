@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator._cli_common import console, styled
+from orchestrator.cli.common import console, styled
 from orchestrator.errors import OrchestrateError
 from orchestrator.local import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
 from orchestrator.local.build import LLAMA_CPP_VERSION, BuildFeatures, build_flags, ensure_engine, installed_features

@@ -18,15 +18,14 @@ from typing import Annotated, Any, Optional, cast, get_args
 
 import typer
 
-from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, console, err, fail, load, styled
+from orchestrator.cli.common import AgentsDirOpt, DbOpt, JsonOpt, console, err, fail, load, styled
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
-from orchestrator.models import ProviderName, select_provider
+from orchestrator.providers import ProviderName, select_provider
 from orchestrator.replay import ReplayReport, areplay
 from orchestrator.run_store import RunStore, open_store
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
-from orchestrator.trace import Trace, load_trace, render_json, render_mermaid, render_tree
-from orchestrator.trace_html import render_html
+from orchestrator.trace import Trace, load_trace, render_html, render_json, render_mermaid, render_tree
 
 __all__ = ["replay", "show", "write_trace_html"]
 

@@ -20,15 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.prompt import Prompt
 from rich.text import Text
 
-from orchestrator._cli_common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load, styled
-from orchestrator._cli_trace import write_trace_html
+from orchestrator.cli.common import AgentsDirOpt, DbOpt, JsonOpt, err, fail, load, styled
+from orchestrator.cli.inspect import write_trace_html
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.ledger import Budget
-from orchestrator.models import ProviderName, select_provider
-from orchestrator.router import iter_task_lines
+from orchestrator.providers import ProviderName, select_provider
+from orchestrator.routing import iter_task_lines
 from orchestrator.run_store import open_store
 from orchestrator.runner import Orchestrator, RunResult
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
@@ -239,18 +239,10 @@ def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 async def _run_batch(orchestrator: Orchestrator, tasks: list[str], concurrency: int) -> list[RunResult]:
-    gate = asyncio.Semaphore(concurrency)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
         bar = progress.add_task("tasks", total=len(tasks))
-
-        async def one(task: str) -> RunResult:
-            async with gate:
-                result = await orchestrator.arun(task)
-            progress.advance(bar)
-            return result
-
-        return list(await asyncio.gather(*(one(task) for task in tasks)))
+        return await orchestrator.abatch(tasks, max_concurrency=concurrency, on_result=lambda _: progress.advance(bar))
 
 
 def batch(

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrator._router_describe import TermIndex, Vector, agent_document, cosine
-from orchestrator._router_model import Weights, softmax
-from orchestrator._router_text import STOP_WORDS, classifier_features, surface_forms
 from orchestrator.agent_spec import AgentSpec
+from orchestrator.routing.describe import TermIndex, Vector, agent_document, cosine
+from orchestrator.routing.text import STOP_WORDS, classifier_features, surface_forms
+from orchestrator.routing.weights import Weights, softmax
 
 __all__ = ["ROUTED_CHARS", "Scorer", "Scores"]
 

@@ -1,57 +1,43 @@
 """Pick the agent for a task: fast, offline, calibrated, and for any set of agents.
 
-    router = build_router(agents)                  # once per run
-    decision = router.route("design a RAG pipeline")  # sync and pure: no model call
-    decision = await router.aroute(task)           # may ask the tie-break model when unsure
+    router = build_router(agents)                      # once per run
+    decision = router.route("design a RAG pipeline")   # sync and pure: no model call
+    decision = await router.aroute(task, ask=ask)      # may ask the tie-break model when unsure
 
-How (details in the `_router_*` modules): a logistic regression over word and word-pair features,
-trained on our labelled ML tasks, splits work between the bundled `senior-ml-engineer` and `ml-engineer`;
-TF-IDF similarity to each agent's `description` lets a user-added agent win tasks that match it. Both
-give calibrated probabilities. Below `threshold` the router is unsure: `aroute` then asks a cheap model
-(one forced tool call) if it was given one, and otherwise, like `route`, sends the task to the safe
-default (the senior, who can do junior work; the reverse is what costs). `method` says which path
-decided. Measured by `bench/route.py` on held-out data; see the README.
+How (details in the sibling modules): a logistic regression over word and word-pair features (`text`,
+`weights`), trained on our labelled ML tasks (`train`), splits work between the bundled
+`senior-ml-engineer` and `ml-engineer`; TF-IDF similarity to each agent's `description` (`describe`) lets
+a user-added agent win tasks that match it; `score` combines them into calibrated probabilities. Below
+`threshold` the router is unsure: `aroute` then puts the question to a cheap model through `ask` (the
+graph's route node passes one that goes through the one model-call site, so the call is budgeted,
+recorded and replayable), and otherwise, like `route`, sends the task to the safe default (the senior,
+who can do junior work; the reverse is what costs). `method` says which path decided. Measured by
+`bench/route.py` on held-out data; see the README.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from langchain_core.language_models import BaseChatModel
-
-from orchestrator._router_data import SENIOR, WEIGHTS_FILE, data_file
-from orchestrator._router_model import Weights, load_weights
-from orchestrator._router_score import Scorer, Scores
-from orchestrator._router_tiebreak import Tiebreak
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import UserError
+from orchestrator.routing.data import SENIOR, WEIGHTS_FILE, data_file
+from orchestrator.routing.score import Scorer, Scores
+from orchestrator.routing.tasks import check_task, iter_task_lines
+from orchestrator.routing.tiebreak import Ask, Tiebreak
+from orchestrator.routing.weights import Weights, load_weights
 
-__all__ = [
-    "DEFAULT_THRESHOLD",
-    "MAX_TASK_CHARS",
-    "Method",
-    "RouteDecision",
-    "RoutedLine",
-    "Router",
-    "aroute_lines",
-    "build_router",
-    "check_task",
-    "forced",
-    "iter_task_lines",
-    "route_lines",
-]
+__all__ = ["DEFAULT_THRESHOLD", "Method", "RouteDecision", "RoutedLine", "Router", "aroute_lines", "build_router"]
 
 DEFAULT_THRESHOLD = 0.6
 """Below this calibrated confidence the router defers (tie-break model or safe default). 0.6 is where
 sending a task to the junior stops paying under the bench's assumptions: Sonnet costs 0.6 of Opus, and a
 senior task the junior gets is redone by the senior, so the junior is cheaper only while
 0.6 + P(senior) < 1, i.e. P(junior) > 0.6."""
-MAX_TASK_CHARS = 20_000
-"""A task longer than this (about 5k tokens) is a document, not a task: refuse rather than guess."""
 _MAX_CANDIDATES = 4
 _MIN_CANDIDATE_PROB = 0.05
 
@@ -71,22 +57,6 @@ class RouteDecision:
     method: Method
 
 
-def forced(agent: str) -> RouteDecision:
-    """The decision for an agent the user chose explicitly (`--agent NAME`)."""
-    return RouteDecision(agent, 1.0, "Chosen explicitly by the caller.", "forced")
-
-
-def check_task(task: object, argument: str = "TASK") -> str:
-    """Refuse what cannot be routed, naming the argument (or FILE:LINE) at fault."""
-    if not isinstance(task, str):
-        raise UserError(f"{argument}: expected text, got {type(task).__name__}")
-    if not task.strip():
-        raise UserError(f"{argument}: the task is empty")
-    if len(task) > MAX_TASK_CHARS:
-        raise UserError(f"{argument}: the task is {len(task):,} characters; the limit is {MAX_TASK_CHARS:,}")
-    return task
-
-
 @dataclass(frozen=True)
 class Router:
     """Routes tasks among a fixed set of agents; build it once per run with `build_router`."""
@@ -95,7 +65,7 @@ class Router:
     agents: Mapping[str, AgentSpec]
     threshold: float
     default_agent: str
-    tiebreak: Tiebreak | None = None
+    tiebreak: Tiebreak = field(default_factory=Tiebreak)
 
     def scores(self, task: str) -> Scores:
         """Every agent's calibrated probability for the task (what `route` decides from)."""
@@ -106,15 +76,15 @@ class Router:
         scores = self.scores(task)
         return _decided(scores) if self._confident(scores) else self._fallback(scores)
 
-    async def aroute(self, task: str) -> RouteDecision:
-        """Like `route`, but when unsure and a tie-break model is set, let it choose."""
+    async def aroute(self, task: str, *, ask: Ask | None = None) -> RouteDecision:
+        """Like `route`, but when unsure and given `ask` (the tie-break model), let it choose."""
         scores = self.scores(task)
         if self._confident(scores):
             return _decided(scores)
-        if self.tiebreak is None:
+        if ask is None:
             return self._fallback(scores)
         candidates = {name: self.agents[name].description for name in self._candidates(scores)}
-        result = await self.tiebreak.ask(task, candidates)
+        result = await self.tiebreak.decide(task, candidates, ask)
         if result.choice is None:
             return self._fallback(scores, result.problem)
         agent = result.choice.agent
@@ -156,14 +126,11 @@ def build_router(
     agents: Mapping[str, AgentSpec],
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    tiebreak: BaseChatModel | None = None,
     default_agent: str = SENIOR,
-    tiebreak_errors: tuple[type[BaseException], ...] = (),
     tiebreak_timeout_s: float | None = 30.0,
     weights: Weights | None = None,
 ) -> Router:
-    """A router for these agents. `tiebreak_errors`: what the tie-break model raises on failure (pass
-    `provider.errors`); `weights`: for experiments, defaults to the committed fit."""
+    """A router for these agents. `weights`: for experiments, defaults to the committed fit."""
     if not agents:
         raise UserError("no agents to route to: load at least one agent definition")
     if default_agent not in agents:
@@ -171,8 +138,7 @@ def build_router(
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"threshold: {threshold} is not between 0 and 1")
     scorer = Scorer(weights or _shipped_weights(), agents, default_agent)
-    model = None if tiebreak is None else Tiebreak(tiebreak, tiebreak_errors, tiebreak_timeout_s)
-    return Router(scorer, dict(agents), threshold, default_agent, model)
+    return Router(scorer, dict(agents), threshold, default_agent, Tiebreak(tiebreak_timeout_s))
 
 
 class RoutedLine(NamedTuple):
@@ -183,37 +149,9 @@ class RoutedLine(NamedTuple):
     line: int
 
 
-def iter_task_lines(lines: Iterable[bytes | str], source: str) -> Iterator[tuple[int, str]]:
-    """(line number, task) for each non-blank line; UserError names FILE:LINE for a bad one."""
-    found = False
-    for number, raw in enumerate(lines, start=1):
-        text = _decode(raw, source, number).strip()
-        if number == 1:
-            text = text.removeprefix("\ufeff").strip()
-        if text:
-            found = True
-            yield number, check_task(text, f"{source}:{number}")
-    if not found:
-        raise UserError(f"{source}: no tasks (every line is blank)")
-
-
-def _decode(raw: bytes | str, source: str, number: int) -> str:
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = raw[exc.start]
-        raise UserError(f"{source}:{number}: not valid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})") from None
-
-
-def route_lines(router: Router, lines: Iterable[bytes | str], source: str) -> Iterator[RoutedLine]:
-    """Route a task file, one task per line, without model calls (`Router.route`)."""
-    for number, task in iter_task_lines(lines, source):
-        yield RoutedLine(task, router.route(task), number)
-
-
-async def aroute_lines(router: Router, lines: Iterable[bytes | str], source: str) -> AsyncIterator[RoutedLine]:
+async def aroute_lines(
+    router: Router, lines: Iterable[bytes | str], source: str, *, ask: Ask | None = None
+) -> AsyncIterator[RoutedLine]:
     """Route a task file with `Router.aroute` (tie-break model for unsure lines, one at a time)."""
     for number, task in iter_task_lines(lines, source):
-        yield RoutedLine(task, await router.aroute(task), number)
+        yield RoutedLine(task, await router.aroute(task, ask=ask), number)

@@ -4,7 +4,7 @@ A logistic regression over sparse binary text features separates the two bundled
 turns its score into a probability that matches observed accuracy. A small logistic "gate" over
 description similarity decides how likely a task is to belong to a user-added agent instead. Everything
 is plain floats in one JSON file (orchestrator/data/routing_weights.json) that
-`python -m orchestrator._router_train` regenerates.
+`python -m orchestrator.routing.train` regenerates.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from orchestrator._router_text import content_terms
+from orchestrator.routing.text import content_terms
 
 __all__ = ["TermIndex", "agent_document", "cosine", "document_frequencies"]
 

@@ -66,9 +66,8 @@ class AgentSuite:
 
 
 def data_file(name: str) -> Path:
-    """Path of a file in orchestrator/data/. Resolved through the strict editable install's symlinks, so
-    the training script writes into the source tree and a new file needs no reinstall."""
-    return Path(__file__).resolve().parent / "data" / name
+    """Path of a file in orchestrator/data/ (in a checkout, the source tree: the training script writes there)."""
+    return Path(__file__).resolve().parents[1] / "data" / name
 
 
 def load_labelled(path: Path | None = None) -> list[LabelledTask]:

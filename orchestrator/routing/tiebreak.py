@@ -4,29 +4,28 @@ The tool is an Anthropic-format dict whose `agent` argument is an enum of the ca
 constrained decoder (the local llama model) can only produce a valid name; `maxLength` on the reason
 bounds its output. The answer is still validated with pydantic: a model that ignores the schema, names
 an agent that is not a candidate, or fails outright yields a `TiebreakResult` with `choice=None`, and the
-router falls back to its safe default.
+router falls back to its safe default. How the question reaches a model is the caller's `Ask`: the graph
+sends it through graphs/model_call.py like every other model call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import structlog
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.errors import RunError
+from orchestrator.errors import ModelCallError
 
 __all__ = [
-    "BASE_ERRORS",
     "REASON_MAX_CHARS",
     "TOOL_NAME",
+    "Ask",
     "Tiebreak",
     "TiebreakChoice",
     "TiebreakResult",
@@ -35,14 +34,16 @@ __all__ = [
     "tool_schema",
 ]
 
-log = structlog.get_logger("orchestrator.router")
+log = structlog.get_logger("orchestrator.routing")
 
 TOOL_NAME = "choose_agent"
 REASON_MAX_CHARS = 200
 _TASK_MAX_CHARS = 4000
 _DESCRIPTION_MAX_CHARS = 500
-BASE_ERRORS: tuple[type[BaseException], ...] = (RunError, anthropic.APIError, TimeoutError)
-"""Failures every tie-break tolerates; the provider adds its own (`ModelProvider.errors`)."""
+
+Ask = Callable[[list[BaseMessage], dict[str, Any]], Awaitable[AIMessage]]
+"""Puts the question (messages, the forced tool's schema) to the tie-break model and returns its reply;
+a failed call raises `ModelCallError` (what graphs/model_call.py raises)."""
 
 _SYSTEM = (
     "You route tasks to the agent best suited to do them. Read the task and the agents' descriptions, "
@@ -100,22 +101,18 @@ def messages(task: str, candidates: Mapping[str, str]) -> list[BaseMessage]:
 
 @dataclass(frozen=True)
 class Tiebreak:
-    """The tie-break model and how to treat its failures."""
+    """How long the tie-break may take, and how its answer is judged."""
 
-    model: BaseChatModel
-    errors: tuple[type[BaseException], ...] = ()
-    """What the model raises when a call fails (the provider's `errors`), on top of `BASE_ERRORS`."""
-    timeout_s: float | None = None
+    timeout_s: float | None = 30.0
 
-    async def ask(self, task: str, candidates: Mapping[str, str]) -> TiebreakResult:
-        """One forced tool call; never raises for a model failure or a bad answer (see module doc)."""
-        bound = self.model.bind_tools([tool_schema(list(candidates))], tool_choice=TOOL_NAME)
-        config: Any = {"metadata": {"orchestrate_agent": "router", "orchestrate_purpose": "route"}}
+    async def decide(self, task: str, candidates: Mapping[str, str], ask: Ask) -> TiebreakResult:
+        """One forced tool call; never raises for a failed call, a timeout or a bad answer (see module doc).
+        A budget stop is not a failure of the tie-break: it ends the run."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                reply = await bound.ainvoke(messages(task, candidates), config)
-        except (*BASE_ERRORS, *self.errors) as exc:
+                reply = await ask(messages(task, candidates), tool_schema(list(candidates)))
+        except (ModelCallError, TimeoutError) as exc:
             log.warning("route_tiebreak_failed", error=type(exc).__name__, detail=str(exc)[:200])
             return TiebreakResult(None, f"the tie-break model failed ({type(exc).__name__})")
         log.info("route_tiebreak", seconds=round(time.perf_counter() - started, 3))

@@ -1,7 +1,7 @@
 """Fit the router's weights from the labelled data and write orchestrator/data/routing_weights.json.
 
-    .venv/bin/python -m orchestrator._router_train          # rewrite the committed weights
-    .venv/bin/python -m orchestrator._router_train --check  # exit 1 if they are stale
+    .venv/bin/python -m orchestrator.routing.train          # rewrite the committed weights
+    .venv/bin/python -m orchestrator.routing.train --check  # exit 1 if they are stale
 
 Committed rather than fitted at startup because fitting takes about a second in pure Python and loading
 takes a few milliseconds. Deterministic (fixed seed, fixed order), so a test can check that the
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from orchestrator._router_data import (
+from orchestrator.routing.data import (
     JUNIOR,
     SENIOR,
     WEIGHTS_FILE,
@@ -27,9 +27,9 @@ from orchestrator._router_data import (
     load_agent_suite,
     load_labelled,
 )
-from orchestrator._router_describe import TermIndex, agent_document, cosine, document_frequencies
-from orchestrator._router_model import Gate, Weights, classifier_logit, sigmoid, softmax
-from orchestrator._router_text import classifier_features
+from orchestrator.routing.describe import TermIndex, agent_document, cosine, document_frequencies
+from orchestrator.routing.text import classifier_features
+from orchestrator.routing.weights import Gate, Weights, classifier_logit, sigmoid, softmax
 
 __all__ = ["Hyper", "fit_weights", "main"]
 

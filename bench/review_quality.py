@@ -76,7 +76,7 @@ def request_for(scenario: Scenario, brief_text: str, ws: Path) -> str:
     ]  # fmt: skip
     brief = Brief(
         call_id="c1", agent="ml-engineer", description="Design a RAG pipeline", prompt=brief_text.format(ws=ws),
-        parent="senior-ml-engineer", parent_model="opus", depth=1, briefs=[],
+        parent="senior-ml-engineer", parent_model="opus", depth=1, briefs=[], position=0,
     )  # fmt: skip
     changed = ["rag_pipeline.md"] if any(ok and tool == "Write" for tool, ok, _ in scenario.calls) else []
     problems = missing_work(brief, scenario.report, changed, ws)

@@ -63,6 +63,9 @@ async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
             model=state["model"],
             purpose="turn",
         )
+    if not tools_left and reply.tool_calls:  # out of turns: a model that calls tools anyway is not obeyed
+        note = f"[turn limit of {deps.settings.max_turns} reached: the tool calls of this last turn were not run]"
+        reply = reply.model_copy(update={"tool_calls": [], "content": f"{reply.text}\n\n{note}".strip()})
     return {"messages": [reply], "turns": turns + 1}
 
 

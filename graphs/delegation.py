@@ -18,6 +18,7 @@ from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
+from orchestrator.graphs.tool_node import cap_result
 
 __all__ = ["delegate", "refusal"]
 
@@ -33,6 +34,9 @@ def refusal(brief: Brief, deps: Deps) -> str | None:
         return f"no subagent named {brief['agent']!r}; available: {', '.join(sorted(deps.agents))}."
     if not brief["prompt"].strip():
         return "the prompt is empty: write the full brief for the subagent."
+    if brief["position"] >= deps.settings.max_parallel_tasks:
+        cap = deps.settings.max_parallel_tasks
+        return f"too many Task calls in one turn: at most {cap} run per turn; call the rest in a later turn."
     if brief["depth"] > deps.settings.max_depth:
         return f"delegation depth {brief['depth']} exceeds the cap of {deps.settings.max_depth}: do this yourself."
     if brief_key(brief["agent"], brief["prompt"]) in brief["briefs"]:
@@ -108,7 +112,8 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     verdicts, files = out["verdicts"], out["files_changed"]
     status = "approved" if verdicts[-1]["decision"] == "approve" else "unapproved"
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, call_id=brief["call_id"])
-    result = ToolMessage(out["report"] + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task")
+    report = cap_result(out["report"], deps.settings.max_report_chars)
+    result = ToolMessage(report + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task")
     return {
         "messages": [result],
         "briefs": out["briefs"],

@@ -22,6 +22,7 @@ from orchestrator.local.policy import POLICY_KEY
 from orchestrator.logs import scrub
 from orchestrator.pricing import TokenCounts
 from orchestrator.run_store import CallRecord
+from orchestrator.secrets import mask_secrets
 
 __all__ = ["Purpose", "call_model", "request_fingerprint", "token_counts"]
 
@@ -72,6 +73,17 @@ async def _record(
     return cost
 
 
+def masked_reply(reply: AIMessage) -> AIMessage:
+    """The reply with the environment's secret values masked in its text and tool arguments, before it
+    enters the graph's state (and so the checkpoints) or the records."""
+    said = json.dumps([reply.content, reply.tool_calls], default=str)
+    if mask_secrets(said) == said:
+        return reply
+    content: Any = json.loads(mask_secrets(json.dumps(reply.content)))
+    calls = [{**call, "args": json.loads(mask_secrets(json.dumps(call["args"])))} for call in reply.tool_calls]
+    return reply.model_copy(update={"content": content, "tool_calls": calls})
+
+
 def _announce_policy(reply: AIMessage, agent: str) -> None:
     """Decisions a model adapter made on the model's behalf (the local turn policy) become events."""
     for decision in reply.response_metadata.get(POLICY_KEY) or ():
@@ -99,9 +111,10 @@ async def call_model(
         reply = await runnable.ainvoke(list(messages), config)
     except deps.provider.errors as exc:
         log.error("model_call_failed", agent=agent, model=model, purpose=purpose, error=type(exc).__name__)
-        raise ModelCallError(f"{agent} ({model}) {purpose} call failed: {exc}") from exc
+        raise ModelCallError(mask_secrets(f"{agent} ({model}) {purpose} call failed: {exc}")) from exc
     if not isinstance(reply, AIMessage):
         raise ModelCallError(f"{agent} ({model}) returned {type(reply).__name__}, not an AIMessage")
+    reply = masked_reply(reply)
     seconds = round(time.perf_counter() - clock, 3)
     cost = 0.0
     if deps.ledger is not None and context.run_id:

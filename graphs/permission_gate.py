@@ -13,6 +13,7 @@ from typing import Literal, TypedDict
 from langgraph.types import interrupt
 
 from orchestrator.graphs.deps import Deps
+from orchestrator.tools.permissions import exact_rule
 
 __all__ = ["Answer", "PermissionRequest", "check_permission", "summarize_call"]
 
@@ -20,15 +21,18 @@ Answer = Literal["allow", "deny", "always"]
 
 
 class PermissionRequest(TypedDict):
-    """What the user is asked: which agent wants to do what, and which rule or flag would allow it."""
+    """What the user is asked: which agent wants to do what, why it asks, and which rule or flag would
+    allow it (`hint`: for the user only, never for the model)."""
 
     tool: str
     agent: str
     depth: int
     summary: str
     reason: str
-    key: str
-    """What "always" remembers for the rest of the run: the tool, and for Bash its command's first word."""
+    hint: str
+    rule: str
+    """The exact rule "always" stores for the rest of the run, as the user is shown it: this command, this
+    file, this domain (never a prefix the user did not see)."""
 
 
 def summarize_call(tool: str, args: Mapping[str, object]) -> str:
@@ -38,13 +42,9 @@ def summarize_call(tool: str, args: Mapping[str, object]) -> str:
     return tool
 
 
-def _key(tool: str, args: Mapping[str, object]) -> str:
-    words = str(args.get("command", "")).split()
-    return f"Bash({words[0]}:*)" if tool == "Bash" and words else tool
-
-
 def check_permission(tool: str, args: Mapping[str, object], *, agent: str, depth: int, deps: Deps) -> str | None:
-    """None if the call may run, else the refusal text the model reads (it names the way out)."""
+    """None if the call may run, else the refusal text the model reads (what decided, never a rule it could
+    write for itself)."""
     decision = deps.permissions.decide(tool, args, deps.workspace)
     if decision.kind == "allow":
         return None
@@ -55,10 +55,11 @@ def check_permission(tool: str, args: Mapping[str, object], *, agent: str, depth
             depth=depth,
             summary=summarize_call(tool, args),
             reason=decision.reason,
-            key=_key(tool, args),
+            hint=decision.hint,
+            rule=exact_rule(tool, args, deps.workspace),
         )
         answer: Answer = interrupt(request)
         if answer in ("allow", "always"):
             return None
-        return f"Permission denied: the user declined {request['summary']}. {decision.reason}"
-    return f"Permission denied: {decision.reason}"
+        return f"Permission denied: {request['summary']} was not approved ({decision.reason})."
+    return f"Permission denied: {decision.reason}."

@@ -46,6 +46,8 @@ class ProgressEvent(TypedDict, total=False):
     """permission: what the user was asked about (the tool and its argument, e.g. "Bash: git status")."""
     answer: str
     """permission: allow, deny or always."""
+    hint: str
+    """permission: what would allow such a call (a flag, a settings line), for the user."""
     rule: str
     """policy: which rule of the local adapter's turn policy decided (orchestrator/local/policy.py)."""
 

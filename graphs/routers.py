@@ -27,7 +27,7 @@ def brief_key(agent: str, prompt: str) -> str:
     return hashlib.sha256(f"{agent}\n{normalised}".encode()).hexdigest()[:16]
 
 
-def _brief(state: AgentState, call: ToolCall, seen: list[str]) -> Brief:
+def _brief(state: AgentState, call: ToolCall, seen: list[str], position: int) -> Brief:
     args = call["args"]
     return Brief(
         call_id=str(call["id"]),
@@ -38,6 +38,7 @@ def _brief(state: AgentState, call: ToolCall, seen: list[str]) -> Brief:
         parent_model=state["model"],
         depth=state["depth"] + 1,
         briefs=list(seen),
+        position=position,
     )
 
 
@@ -50,8 +51,8 @@ def route_after_turn(state: AgentState) -> list[Send] | Literal["tools", "__end_
         return "__end__"
     seen = list(state["briefs"])
     sends = []
-    for call in (c for c in calls if c["name"] in TASK_ALIASES):
-        brief = _brief(state, call, seen)
+    for position, call in enumerate(c for c in calls if c["name"] in TASK_ALIASES):
+        brief = _brief(state, call, seen, position)
         sends.append(Send("delegate", brief))
         seen.append(brief_key(brief["agent"], brief["prompt"]))
     if len(sends) == len(calls):

@@ -116,6 +116,8 @@ class Brief(TypedDict):
     parent_model: str
     depth: int
     briefs: list[str]
+    position: int
+    """Its place among the turn's Task calls (0-based): calls past `max_parallel_tasks` are refused."""
 
 
 class BranchState(TypedDict):

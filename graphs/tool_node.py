@@ -26,11 +26,23 @@ from orchestrator.graphs.permission_gate import check_permission
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import TASK_ALIASES
 from orchestrator.graphs.state import AgentState, ToolEvent
+from orchestrator.secrets import mask_secrets
 from orchestrator.tools.base import ToolContext
 
-__all__ = ["run_tools"]
+__all__ = ["MAX_RESULT_CHARS", "cap_result", "run_tools"]
 
 _EVIDENCE_CHARS = 200
+MAX_RESULT_CHARS = 50_000
+"""A tool result longer than this reaches the model cut in the middle, the cut marked (tools cap their own
+output lower; this bounds whatever gets through)."""
+
+
+def cap_result(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    """`text`, or its start and end around a marker saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit // 2], text[-(limit // 2) :]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut: the result exceeded {limit} ...]\n{tail}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,8 @@ async def execute(checked: _Checked, ctx: ToolContext, deps: Deps) -> tuple[str,
         return await deps.tools[checked.call["name"]].run(checked.args, ctx), True
     except ToolError as exc:
         return f"Error: {exc}", False
+    except OSError as exc:  # the file system refused something the tool did not foresee: the model can adapt
+        return f"Error: {checked.call['name']} failed: {exc.strerror or exc}", False
 
 
 def summarizer(deps: Deps, agent: str) -> Callable[[str, str], Awaitable[str]]:
@@ -99,7 +113,8 @@ def _context(state: AgentState, spec: AgentSpec, deps: Deps) -> ToolContext:
     seen = state.get("files_read", {})
     return ToolContext(
         workspace=deps.workspace, files_read=set(seen), file_versions=dict(seen),
-        provider=deps.provider.name, summarize=summarizer(deps, spec.name),
+        provider=deps.provider.name, summarize=summarizer(deps, spec.name), sandbox=deps.permissions.sandbox,
+        sandbox_network=deps.permissions.sandbox_network,
     )  # fmt: skip
 
 
@@ -114,6 +129,7 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
         for item in checked:
             emit("tool", spec.name, depth=state["depth"], detail=item.call["name"], call_id=item.call["id"])
             text, ok = await execute(item, ctx, deps)
+            text = cap_result(mask_secrets(text))
             status = "success" if ok else "error"
             messages.append(ToolMessage(text, tool_call_id=item.call["id"], name=item.call["name"], status=status))
             events.append(_event(item.call, text, ok, deps.workspace))

@@ -25,7 +25,13 @@ class Settings:
     max_depth: int = 2
     """How deep delegation may nest (the top agent is depth 0)."""
     max_turns: int = 20
-    """Model turns per agent context before it must answer without tools."""
+    """Model turns per agent context; the next turn has no tools, and its tool calls (if a model makes
+    any anyway) are dropped, so the agent finishes with a text answer."""
+    max_parallel_tasks: int = 20
+    """Task calls one turn may run (Claude Code's limit on concurrent subagents); calls past it get an
+    error result saying so."""
+    max_report_chars: int = 20_000
+    """A delegated report longer than this reaches the delegating agent cut, the cut marked."""
     default_model: str = "sonnet"
     """What "inherit" means for the agent at the top of a run."""
     claude_models: Mapping[str, str] = field(default_factory=lambda: dict(CLAUDE_MODELS))

@@ -8,9 +8,10 @@ whose delegation path starts with that delegation's, so nested work counts towar
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
-from orchestrator.errors import RunError
+from orchestrator.errors import RunError, UserError
 from orchestrator.pricing import PriceTable, TokenCounts
 from orchestrator.run_store import CallRecord, RunStore
 
@@ -27,6 +28,12 @@ class Budget:
     """USD for the whole run."""
     max_delegation_cost: float | None = None
     """USD for any one delegation, including what it delegates in turn."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_cost", "max_delegation_cost"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise UserError(f"Budget.{name} must be a positive, finite number of USD, not {value}")
 
 
 @dataclass(frozen=True)

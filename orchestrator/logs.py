@@ -2,7 +2,7 @@
 
 Library code only calls `structlog.get_logger()` and binds run_id / agent / node with contextvars.
 Prompts, tool payloads and secrets never reach a log line: `redact` drops payload-bearing keys and masks
-anything that looks like a credential, whatever the key.
+anything that looks like a credential, whatever the key, and the environment's actual key values.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from orchestrator.secrets import mask_secrets
+
 __all__ = ["configure_logging", "redact", "scrub"]
 
 _PAYLOAD_KEYS = frozenset({"prompt", "prompts", "messages", "content", "input", "output", "args", "api_key", "headers"})
@@ -23,8 +25,9 @@ _SECRET = re.compile(r"(sk-ant-[\w-]+|sk-[A-Za-z0-9]{20,}|Bearer\s+\S+|(?i:api[_
 
 
 def scrub(text: str) -> str:
-    """Mask anything that looks like a credential in free text (recorded requests and responses)."""
-    return _SECRET.sub("[secret]", text)
+    """Mask the environment's secret values and anything that looks like a credential in free text
+    (recorded requests and responses, log values)."""
+    return _SECRET.sub("[secret]", mask_secrets(text))
 
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -34,7 +37,7 @@ def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         if key in _PAYLOAD_KEYS:
             clean[key] = "[redacted]"
         elif isinstance(value, str):
-            clean[key] = _SECRET.sub("[secret]", value)
+            clean[key] = scrub(value)
         else:
             clean[key] = value
     return dict(clean)

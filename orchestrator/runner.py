@@ -39,6 +39,7 @@ from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router
 from orchestrator.run_store import RunStatus, open_store
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
+from orchestrator.secrets import mask_secrets
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["AskHandler", "Orchestrator", "RunResult"]
@@ -104,11 +105,12 @@ class Orchestrator:
         loaded = agents if agents is not None else load_agents()
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         router = router or build_router(self.agents)
+        self.permissions = permissions or PermissionPolicy()
         self.store = open_store(db)
         self.ledger = Ledger(self.store, prices or load_prices())
         self._graph = build_graph(
             self.agents, provider=provider, workspace=workspace, settings=settings, router=router,
-            permissions=permissions, ledger=self.ledger,
+            permissions=self.permissions, ledger=self.ledger,
         ).compile()  # fmt: skip
         self._checkpointer = checkpointer
         self._ask = ask
@@ -146,8 +148,11 @@ class Orchestrator:
     ) -> AsyncIterator[ProgressEvent | RunResult]:
         """Progress events as they happen, then the RunResult as the last item."""
         run_id = run_id or uuid.uuid4().hex[:12]
+        task = mask_secrets(task)  # a key pasted into a task must not reach the records or the checkpoints
         inputs = self._input(task, agent)
-        options = {**self._options, "agent": agent, **_budget_options(budget)}
+        options = {
+            **self._options, "agent": agent, **_budget_options(budget), "permissions": self.permissions.to_record()
+        }  # fmt: skip
         # store writes go off the event loop: another run's checkpointer may hold the SQLite write lock
         # and needs the loop to commit
         await asyncio.to_thread(self.store.start_run, run_id, task, options)
@@ -177,7 +182,8 @@ class Orchestrator:
                         await asyncio.to_thread(self.store.add_event, run_id, event)
                         yield event
                 except RunError as exc:
-                    status, error = ("budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"), str(exc)
+                    status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"
+                    error = mask_secrets(str(exc))
                     log.info("run_stopped", status=status, error=error)  # the result reports it
                 values = (await graph.aget_state(config)).values
             result = self._result(run_id, values, status, error)
@@ -206,17 +212,17 @@ class Orchestrator:
                 answers[item.id] = await self._answer(request, always)
                 yield ProgressEvent(
                     event="permission", agent=request["agent"], depth=request["depth"], tool=request["tool"],
-                    summary=request["summary"], answer=answers[item.id],
+                    summary=request["summary"], answer=answers[item.id], hint=request["hint"],
                     detail=f"{request['summary']}: {answers[item.id]}",
                 )  # fmt: skip
             command = Command(resume=answers)
 
     async def _answer(self, request: PermissionRequest, always: set[str]) -> Answer:
-        if request["key"] in always:
+        if request["rule"] in always:
             return "allow"
         answer: Answer = "deny" if self._ask is None else await self._ask(request)
         if answer == "always":
-            always.add(request["key"])
+            always.add(request["rule"])
         return answer
 
     def _result(self, run_id: str, state: Mapping[str, Any], status: RunStatus, error: str | None) -> RunResult:

@@ -47,6 +47,10 @@ class ToolContext:
     link-local or otherwise non-public addresses. Empty by default: only public addresses."""
     resolve_host: Resolver | None = None
     """How WebFetch turns a host name into addresses; None means the system resolver."""
+    sandbox: bool = True
+    """Run Bash under bubblewrap (tools/bash_sandbox.py); False only when the user opted out."""
+    sandbox_network: bool = False
+    """Let sandboxed commands reach the network."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Bash: run a shell command in the workspace, with a timeout, a capped output and no secrets.
+"""Bash: run a shell command in the workspace, sandboxed, with a timeout, a capped output and no secrets.
 
-The child gets the parent's environment minus anything that looks like a credential, so a prompt
-injection that says "echo $ANTHROPIC_API_KEY" finds nothing. It runs in its own process group so a
-timeout kills the command *and* whatever it spawned, and the model gets a readable error rather than a
-hung run.
+The command runs under bubblewrap (tools/bash_sandbox.py: own PID namespace, read-only root, writable
+workspace and private /tmp, no network) unless the user opted out. It gets the parent's environment minus
+anything that looks like a credential, so a prompt injection that says "echo $ANTHROPIC_API_KEY" (or
+"cat /proc/$PPID/environ") finds nothing. It runs in its own process group so a timeout kills the command
+*and* whatever it spawned, and the model gets a readable error rather than a hung run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.bash_sandbox import INSTALL_HINT, sandbox_argv, sandbox_problem
 
 __all__ = [
     "BASH",
@@ -142,13 +144,19 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-async def _spawn(command: str, ctx: ToolContext) -> tuple[asyncio.SubprocessTransport, _Collector]:
+def _argv(command: str, ctx: ToolContext) -> list[str]:
     shell = shutil.which("bash") or "/bin/sh"
+    if not ctx.sandbox:
+        return [shell, "-c", command]
+    if (problem := sandbox_problem()) is not None:
+        raise ToolError(f"Bash refused: its sandbox cannot run here ({problem}); the user can {INSTALL_HINT}.")
+    return sandbox_argv(ctx.workspace, shell, command, network=ctx.sandbox_network)
+
+
+async def _spawn(command: str, ctx: ToolContext) -> tuple[asyncio.SubprocessTransport, _Collector]:
     return await asyncio.get_running_loop().subprocess_exec(
         _Collector,
-        shell,
-        "-c",
-        command,
+        *_argv(command, ctx),
         cwd=ctx.workspace,
         env=scrubbed_env(os.environ),
         stdin=subprocess.DEVNULL,

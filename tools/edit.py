@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext, ToolSpec
 from orchestrator.tools.read import number_lines
-from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.sandbox import read_beneath, resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
 
 __all__ = ["EDIT", "EditArgs", "run_edit"]
@@ -48,11 +48,11 @@ class EditArgs(BaseModel):
     replace_all: bool = Field(default=False, description="Replace all occurrences of old_string (default false).")
 
 
-def _load(path: Path, rel: str) -> str:
+def _load(workspace: Path, path: Path, rel: str) -> str:
     if path.is_dir():
         raise ToolError(f"{rel} is a directory; Edit needs a file path.")
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_beneath(workspace, path).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ToolError(f"File {rel} is not UTF-8 text; Edit only changes text files.") from exc
 
@@ -84,19 +84,18 @@ def _snippet(new_text: str, start: int, new_string: str) -> str:
 
 def _create(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> str:
     """An empty old_string on a missing file creates it, as in Claude Code."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(args.new_string.encode("utf-8"))
+    write_beneath(ctx.workspace, path, args.new_string.encode("utf-8"))
     record_change(ctx, rel, path)
     return f"Created file {rel}."
 
 
 def _edit_existing(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> str:
     require_fresh_read(ctx, rel, path)
-    text = _load(path, rel)
+    text = _load(ctx.workspace, path, rel)
     if not args.old_string and text:
         raise ToolError(f"old_string is empty but {rel} is not; give the exact text to replace.")
     new_text, count = _replace(text, args, rel) if args.old_string else (args.new_string, 1)
-    path.write_bytes(new_text.encode("utf-8"))
+    write_beneath(ctx.workspace, path, new_text.encode("utf-8"))
     record_change(ctx, rel, path)
     start = text.find(args.old_string) if args.old_string else 0
     noun = "occurrence" if count == 1 else "occurrences"

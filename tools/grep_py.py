@@ -21,6 +21,7 @@ from orchestrator.errors import ToolError
 from orchestrator.tools.globpattern import GitGlob, glob_to_regex, parse_git_glob
 from orchestrator.tools.grep_query import SKIP_GLOBS, FileHits, GrepQuery, Line, newline_error
 from orchestrator.tools.ignore import IgnoreLayer, is_ignored, load_layer
+from orchestrator.tools.sandbox import read_beneath
 
 __all__ = ["FILE_TYPES", "search_python"]
 
@@ -169,8 +170,8 @@ def _content(lines: list[str], blocks: list[tuple[int, int]], query: GrepQuery) 
 
 def _scan(path: Path, query: GrepQuery, regex: re.Pattern[str]) -> FileHits | None:
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_beneath(query.root, path)
+    except (OSError, ToolError):  # unreadable, or turned into a symlink since it was listed: skipped
         return None
     if b"\0" in data:
         return None

@@ -32,6 +32,7 @@ __all__ = [
     "command_matches",
     "load_settings",
     "parse_rule",
+    "path_pattern_matches",
     "rule_matches",
 ]
 
@@ -69,6 +70,10 @@ class PermissionRules:
     ask: tuple[Rule, ...] = ()
     deny: tuple[Rule, ...] = ()
     default_mode: PermissionMode | None = None
+    sandbox_enabled: bool | None = None
+    """`"sandbox": {"enabled": false}` opts Bash out of the bubblewrap sandbox (None: not set)."""
+    sandbox_network: bool | None = None
+    """`"sandbox": {"network": true}` lets sandboxed commands reach the network (None: not set)."""
 
     def merged(self, other: PermissionRules) -> PermissionRules:
         return PermissionRules(
@@ -76,7 +81,29 @@ class PermissionRules:
             ask=self.ask + other.ask,
             deny=self.deny + other.deny,
             default_mode=other.default_mode or self.default_mode,
+            sandbox_enabled=_later(self.sandbox_enabled, other.sandbox_enabled),
+            sandbox_network=_later(self.sandbox_network, other.sandbox_network),
         )
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain data for a run's record (`from_record` restores it exactly)."""
+        lists = {key: [[r.text, r.source] for r in getattr(self, key)] for key in ("allow", "ask", "deny")}
+        flags = {"sandbox_enabled": self.sandbox_enabled, "sandbox_network": self.sandbox_network}
+        return {**lists, "default_mode": self.default_mode, **flags}
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> PermissionRules:
+        def rules(key: str) -> tuple[Rule, ...]:
+            return tuple(parse_rule(text, source=source) for text, source in data.get(key, []))
+
+        return cls(
+            allow=rules("allow"), ask=rules("ask"), deny=rules("deny"), default_mode=data.get("default_mode"),
+            sandbox_enabled=data.get("sandbox_enabled"), sandbox_network=data.get("sandbox_network"),
+        )  # fmt: skip
+
+
+def _later(first: bool | None, second: bool | None) -> bool | None:
+    return first if second is None else second
 
 
 def parse_rule(text: str, source: str = "<settings>") -> Rule:
@@ -112,7 +139,7 @@ def _path_candidates(raw: str, workspace: Path) -> tuple[PurePosixPath, PurePosi
     return absolute, absolute.relative_to(root) if absolute.is_relative_to(root) else None
 
 
-def _path_pattern_matches(pattern: str, raw: str, workspace: Path) -> bool:
+def path_pattern_matches(pattern: str, raw: str, workspace: Path) -> bool:
     """gitignore semantics: the path matches, or one of its directories does (covering its contents)."""
     absolute, rel = _path_candidates(raw, workspace)
     if pattern.startswith(("//", "~/")):
@@ -145,7 +172,7 @@ def rule_matches(rule: Rule, tool_name: str, args: Mapping[str, object], workspa
     if spec is None:
         return True
     if rule.tool in _PATH_TOOLS:
-        return _path_pattern_matches(spec, _path_arg(tool_name, args), workspace)
+        return path_pattern_matches(spec, _path_arg(tool_name, args), workspace)
     if rule.tool == "WebFetch":
         domain, host = spec.removeprefix("domain:").lower(), _host(args.get("url", ""))
         return host == domain or (domain.startswith("*.") and host.endswith(domain[1:]))
@@ -184,16 +211,29 @@ def _default_mode(path: Path, permissions: Mapping[str, Any]) -> PermissionMode 
     return mode
 
 
+def _sandbox(path: Path, data: Mapping[str, Any]) -> tuple[bool | None, bool | None]:
+    sandbox = data.get("sandbox", {})
+    if not isinstance(sandbox, dict):
+        raise UserError(f'{path}: "sandbox" must be an object like {{"enabled": true, "network": false}}')
+    for key in ("enabled", "network"):
+        if key in sandbox and not isinstance(sandbox[key], bool):
+            raise UserError(f"{path}: sandbox.{key} must be true or false, not {sandbox[key]!r}")
+    return sandbox.get("enabled"), sandbox.get("network")
+
+
 def _load_one(path: Path) -> PermissionRules:
     data = _read_json(path)
     permissions = data.get("permissions", {}) if isinstance(data, dict) else None
     if not isinstance(permissions, dict):
         raise UserError(f'{path}: settings must be a JSON object whose "permissions" is an object')
+    enabled, network = _sandbox(path, data)
     return PermissionRules(
         allow=_rule_list(path, permissions, "allow"),
         ask=_rule_list(path, permissions, "ask"),
         deny=_rule_list(path, permissions, "deny"),
         default_mode=_default_mode(path, permissions),
+        sandbox_enabled=enabled,
+        sandbox_network=network,
     )
 
 

@@ -1,10 +1,15 @@
 """Whether a tool call may run: Claude Code's permission modes plus allow/ask/deny rules.
 
-Precedence is deny rule > plan mode's read-only ceiling > ask rule > allow rule > the mode's default,
-so a deny can never be lifted by a broader allow, and plan mode stays read-only whatever is allowed.
-Every `Decision` carries a reason that names what decided and, when the call is not simply allowed,
-the flag or settings line that would allow it: the user reads it to fix their configuration.
-The policy is pure (the tool node passes the sandbox-resolved arguments in).
+Precedence is deny rule > plan mode's read-only ceiling > protected configuration > ask rule > allow rule
+> the mode's default, so a deny can never be lifted by a broader allow, plan mode stays read-only whatever
+is allowed, and no mode but bypassPermissions lets an agent change what defines agents' rights
+(`.claude/settings*.json`, `.claude/agents/**`, the run's own settings file) without the user's yes.
+
+Every `Decision` carries a `reason` that names what decided (the model reads it in a refusal) and, when
+the call is not simply allowed, a `hint` with the flag or settings line that would allow it, which only
+the user sees: an agent is never told which rule it could write for itself. `exact_rule` is the narrowest
+rule that allows one call, the one "always" stores. The policy is pure (the tool node passes the
+sandbox-resolved arguments in).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from orchestrator.tools.permission_rules import (
@@ -22,12 +27,14 @@ from orchestrator.tools.permission_rules import (
     command_matches,
     load_settings,
     parse_rule,
+    path_pattern_matches,
     rule_matches,
 )
-from orchestrator.tools.shell_split import split_command
+from orchestrator.tools.shell_split import parse_line, writes_files
 
 __all__ = [
     "EDIT_TOOLS",
+    "PROTECTED_PATHS",
     "READ_ONLY_TOOLS",
     "SETTINGS_HINT",
     "Decision",
@@ -36,6 +43,7 @@ __all__ = [
     "PermissionPolicy",
     "PermissionRules",
     "Rule",
+    "exact_rule",
     "load_settings",
     "parse_rule",
 ]
@@ -47,19 +55,19 @@ READ_ONLY_TOOLS = frozenset({"Read", "Glob", "Grep", "Task"})
 EDIT_TOOLS = frozenset({"Edit", "Write", "NotebookEdit"})
 _PLAN_REFUSED = EDIT_TOOLS | {"Bash"}
 SETTINGS_HINT = ".claude/settings.json"
+PROTECTED_PATHS = (".claude/settings*.json", ".claude/agents/**")
+"""Workspace paths (gitignore-style) whose change would change an agent's rights or definition."""
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one call, and why (the why names the rule or mode, and the way out)."""
+    """What to do with one call, and why."""
 
     kind: DecisionKind
     reason: str
-
-
-def _first_word(command: str) -> str:
-    parts = split_command(command).parts
-    return parts[0].split()[0] if parts else ""
+    """What decided, for the model and the user alike."""
+    hint: str = ""
+    """The way out (a flag, a settings line) for the user only; never shown to the model."""
 
 
 def _path_rule(raw: str, workspace: Path) -> str:
@@ -71,10 +79,10 @@ def _path_rule(raw: str, workspace: Path) -> str:
     return f"Edit(/{path.as_posix()})"
 
 
-def _suggested_rule(tool: str, args: Mapping[str, object], workspace: Path) -> str:
-    """The narrowest rule that would allow this call, for the reason text."""
-    if tool == "Bash" and (word := _first_word(str(args.get("command", "")))):
-        return f"Bash({word}:*)"
+def exact_rule(tool: str, args: Mapping[str, object], workspace: Path) -> str:
+    """The narrowest rule that allows this one call: the exact command, the one file, the one domain."""
+    if tool == "Bash" and (command := " ".join(str(args.get("command", "")).split())):
+        return f"Bash({command})"
     if tool in EDIT_TOOLS and args.get("file_path"):
         return _path_rule(str(args["file_path"]), workspace)
     if tool == "WebFetch" and (host := urlsplit(str(args.get("url", ""))).hostname):
@@ -83,24 +91,27 @@ def _suggested_rule(tool: str, args: Mapping[str, object], workspace: Path) -> s
 
 
 def _way_out(tool: str, args: Mapping[str, object], workspace: Path) -> str:
-    add = f'add "{_suggested_rule(tool, args, workspace)}" to permissions.allow in {SETTINGS_HINT}'
+    add = f'add "{exact_rule(tool, args, workspace)}" to permissions.allow in {SETTINGS_HINT}'
     if tool in EDIT_TOOLS:
-        return f"use --permission-mode acceptEdits, or {add}"
-    return f"{add}, or use --permission-mode bypassPermissions"
+        return f"to allow it, use --permission-mode acceptEdits, or {add}"
+    return f"to allow it, {add}, or use --permission-mode bypassPermissions"
 
 
-_RULE_REASONS: Mapping[DecisionKind, str] = {
-    "deny": 'denied by the rule "{text}" in permissions.deny ({source}); remove that rule to allow it',
-    "ask": 'the rule "{text}" in permissions.ask ({source}) requires approval; '
-    "remove it from permissions.ask to run without asking",
-    "allow": 'allowed by the rule "{text}" in permissions.allow ({source})',
+_RULE_REASONS: Mapping[DecisionKind, tuple[str, str]] = {
+    "deny": ('denied by the rule "{text}" in permissions.deny', "remove that rule from {source} to allow it"),
+    "ask": (
+        'the rule "{text}" in permissions.ask requires approval',
+        "remove it from permissions.ask in {source} to run without asking",
+    ),
+    "allow": ('allowed by the rule "{text}" in permissions.allow ({source})', ""),
 }
 
 
 def _by_rule(kind: DecisionKind, rule: Rule | None) -> Decision | None:
     if rule is None:
         return None
-    return Decision(kind, _RULE_REASONS[kind].format(text=rule.text, source=rule.source))
+    reason, hint = _RULE_REASONS[kind]
+    return Decision(kind, reason.format(text=rule.text, source=rule.source), hint.format(source=rule.source))
 
 
 @dataclass(frozen=True)
@@ -109,15 +120,66 @@ class PermissionPolicy:
 
     mode: PermissionMode = "default"
     rules: PermissionRules = field(default_factory=PermissionRules)
+    protected: tuple[str, ...] = PROTECTED_PATHS
+    """Workspace paths (gitignore-style) that define agents' rights: changing them always asks."""
+    sandbox: bool = True
+    """Run Bash under bubblewrap (tools/bash_sandbox.py); False only when the user opted out."""
+    sandbox_network: bool = False
+    """Let sandboxed commands reach the network."""
+
+    @classmethod
+    def of(
+        cls, rules: PermissionRules, *, mode: PermissionMode | None = None, sandbox: bool = True
+    ) -> PermissionPolicy:
+        """The policy for settings `rules`: the mode given, else their defaultMode, else "default"; the
+        sandbox on unless `sandbox` is False or the settings turn it off."""
+        return cls(
+            mode=mode or rules.default_mode or "default", rules=rules,
+            sandbox=sandbox and rules.sandbox_enabled is not False, sandbox_network=bool(rules.sandbox_network),
+        )  # fmt: skip
+
+    def to_record(self) -> dict[str, object]:
+        """What a run records, read once at its start: `resume` and `replay` use it, not the files again
+        (which an agent might have changed in between)."""
+        return {"mode": self.mode, "rules": self.rules.to_record(), "sandbox": self.sandbox,
+                "sandbox_network": self.sandbox_network}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any], *, mode: PermissionMode | None = None) -> PermissionPolicy:
+        return cls(
+            mode=mode or data.get("mode", "default"), rules=PermissionRules.from_record(data.get("rules", {})),
+            sandbox=bool(data.get("sandbox", True)), sandbox_network=bool(data.get("sandbox_network", False)),
+        )  # fmt: skip
 
     def decide(self, tool_name: str, args: Mapping[str, object], workspace: Path) -> Decision:
         """allow, ask or deny this call, with the reason (the first step with an opinion decides)."""
         return (
             _by_rule("deny", self._first(self.rules.deny, tool_name, args, workspace))
             or self._plan_ceiling(tool_name)
+            or self._protected(tool_name, args, workspace)
             or _by_rule("ask", self._first(self.rules.ask, tool_name, args, workspace))
             or _by_rule("allow", self._allowing(tool_name, args, workspace))
             or self._mode_default(tool_name, args, workspace)
+        )
+
+    def protects(self, raw: str, workspace: Path) -> bool:
+        """Whether the path (as a tool argument) is protected configuration."""
+        return any(path_pattern_matches(f"./{pattern}", raw, workspace) for pattern in self.protected)
+
+    def _protected(self, tool: str, args: Mapping[str, object], workspace: Path) -> Decision | None:
+        if self.mode == "bypassPermissions":
+            return None
+        if tool in EDIT_TOOLS and self.protects(str(args.get("file_path", "")), workspace):
+            path = str(args["file_path"])
+        elif tool == "Bash" and not self.sandbox and ".claude" in str(args.get("command", "")):
+            path = ".claude/"  # sandboxed, the shell sees .claude read-only; unsandboxed, its mention asks
+        else:
+            return None
+        return Decision(
+            "ask",
+            f"{path} defines agents' permissions or definitions (protected configuration): "
+            "every change to it needs the user's approval",
+            "approve it only if you asked for this change; --permission-mode bypassPermissions skips the check",
         )
 
     def _plan_ceiling(self, tool: str) -> Decision | None:
@@ -125,35 +187,34 @@ class PermissionPolicy:
             return None
         return Decision(
             "deny",
-            f"{tool} is refused in permission mode plan (read-only); "
+            f"{tool} is refused in permission mode plan (read-only)",
             "use --permission-mode default or acceptEdits to let it run",
         )
 
     def _first(self, rules: tuple[Rule, ...], tool: str, args: Mapping[str, object], workspace: Path) -> Rule | None:
-        """The first rule that covers the call; for Bash, any simple command (or the whole line) counts."""
+        """The first rule that covers the call; for Bash, any simple command of the line (or the whole
+        line) counts, so a deny or ask rule cannot be dodged by compounding."""
         if tool != "Bash":
             return next((r for r in rules if rule_matches(r, tool, args, workspace)), None)
         command = str(args.get("command", ""))
-        candidates = (" ".join(command.split()), *split_command(command).parts)
+        candidates = (" ".join(command.split()), *parse_line(command).parts)
         for rule in rules:
             if rule.governs(tool) and (rule.specifier is None or any(command_matches(rule, c) for c in candidates)):
                 return rule
         return None
 
     def _allowing(self, tool: str, args: Mapping[str, object], workspace: Path) -> Rule | None:
-        """An allow rule covering the call; a Bash line needs every simple command allowed, and a line
-        the splitter cannot judge (substitution, a redirect into a file) is only allowed by a bare rule."""
+        """An allow rule covering the call. A Bash specifier rule covers one simple command only, and not
+        one whose options make it write files or run other programs (`git diff --output=…`); a bare
+        `Bash` rule covers every line."""
         if tool != "Bash":
             return self._first(self.rules.allow, tool, args, workspace)
         bare = next((r for r in self.rules.allow if r.governs(tool) and r.specifier is None), None)
-        split = split_command(str(args.get("command", "")))
-        if bare is not None or not split.analyzable or not split.parts:
+        line = parse_line(str(args.get("command", "")))
+        if bare is not None or not line.simple or not line.words or writes_files(line.words):
             return bare
-        deciding = [
-            next((r for r in self.rules.allow if r.governs(tool) and command_matches(r, part)), None)
-            for part in split.parts
-        ]
-        return deciding[0] if all(deciding) else None
+        command = " ".join(line.words)
+        return next((r for r in self.rules.allow if r.governs(tool) and command_matches(r, command)), None)
 
     def _mode_default(self, tool: str, args: Mapping[str, object], workspace: Path) -> Decision:
         allowed = (
@@ -164,6 +225,18 @@ class PermissionPolicy:
         if allowed:
             return Decision("allow", f"{tool} is allowed in permission mode {self.mode}")
         return Decision(
-            "ask",
-            f"{tool} needs approval in permission mode {self.mode}; to allow it, {_way_out(tool, args, workspace)}",
-        )
+            "ask", f"{tool} needs approval in permission mode {self.mode}{_why_no_rule(tool, args)}",
+            _way_out(tool, args, workspace),
+        )  # fmt: skip
+
+
+def _why_no_rule(tool: str, args: Mapping[str, object]) -> str:
+    """Why no prefix rule could have allowed this Bash line (empty for a simple command)."""
+    if tool != "Bash":
+        return ""
+    line = parse_line(str(args.get("command", "")))
+    if not line.simple:
+        return f" (the line has {line.compound}: a command rule covers one simple command only)"
+    if option := writes_files(line.words):
+        return f" ({option} can write files or run other programs: a command rule does not cover it)"
+    return ""

@@ -8,6 +8,7 @@ the context; binary files are refused with a message instead of mojibake.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext, ToolSpec
-from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.sandbox import open_beneath, resolve_in_workspace, workspace_relative
 from orchestrator.tools.tracking import record_read
 
 __all__ = [
@@ -92,27 +93,28 @@ def _cut(line: str) -> str:
     return line[:MAX_LINE_CHARS] + f" [... line cut at {MAX_LINE_CHARS} of {len(line)} characters]"
 
 
-def _check_readable(path: Path, rel: str, raw: str, whole: bool) -> None:
+def _check_readable(path: Path, rel: str, raw: str) -> None:
     if not path.exists():
         raise ToolError(f"File does not exist: {raw}")
     if path.is_dir():
         raise ToolError(f"{rel} is a directory, not a file; use Glob or Bash ls to list it.")
-    size = path.stat().st_size
-    if whole and size > MAX_FILE_BYTES:
-        raise ToolError(
-            f"File {rel} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for reading a whole file. "
-            "Pass offset and limit to read part of it, or use Grep to find the lines you need."
-        )
-    with path.open("rb") as handle:
+
+
+def _read_window(workspace: Path, path: Path, rel: str, whole: bool, first: int, count: int) -> _Window:
+    """Open the file once, beneath the workspace (no symlink swapped in since resolving is followed), check
+    its size and that it is text, and stream it, keeping lines [first, first + count) and counting all."""
+    with os.fdopen(open_beneath(workspace, path, os.O_RDONLY), "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if whole and size > MAX_FILE_BYTES:
+            raise ToolError(
+                f"File {rel} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for reading a whole file. "
+                "Pass offset and limit to read part of it, or use Grep to find the lines you need."
+            )
         if b"\0" in handle.read(_SNIFF_BYTES):
             raise ToolError(f"File {rel} looks binary ({size} bytes); Read only shows text files.")
-
-
-def _read_window(path: Path, first: int, count: int) -> _Window:
-    """Stream the file, keeping lines [first, first + count) and counting all of them."""
-    kept: list[str] = []
-    total = 0
-    with path.open("rb") as handle:
+        handle.seek(0)
+        kept: list[str] = []
+        total = 0
         for total, raw in enumerate(handle, start=1):
             if first <= total < first + count:
                 kept.append(raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r"))
@@ -137,9 +139,9 @@ async def run_read(args: ReadArgs, ctx: ToolContext) -> str:
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
     rel = workspace_relative(ctx.workspace, path)
     whole = args.offset is None and args.limit is None
-    _check_readable(path, rel, args.file_path, whole)
+    _check_readable(path, rel, args.file_path)
     first = max(args.offset or 1, 1)
-    window = await asyncio.to_thread(_read_window, path, first, args.limit or DEFAULT_LIMIT)
+    window = await asyncio.to_thread(_read_window, ctx.workspace, path, rel, whole, first, args.limit or DEFAULT_LIMIT)
     text = _render(rel, window)
     record_read(ctx, rel, path)
     return text

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
 from orchestrator.tools.base import ToolContext, ToolSpec
-from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
+from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
 
 __all__ = ["WRITE", "WriteArgs", "run_write"]
@@ -50,8 +50,7 @@ async def run_write(args: WriteArgs, ctx: ToolContext) -> str:
     if existed:
         require_fresh_read(ctx, rel, path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(args.content.encode("utf-8"))
+        write_beneath(ctx.workspace, path, args.content.encode("utf-8"))
     except OSError as exc:
         raise ToolError(f"Could not write {rel}: {exc.strerror or exc}.") from exc
     record_change(ctx, rel, path)

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from orchestrator.errors import UserError
 from orchestrator.loader import AgentLintError, AgentSet, load_agents
+from orchestrator.secrets import mask_secrets
 
 __all__ = ["AgentsDirOpt", "DbOpt", "JsonOpt", "console", "err", "fail", "load", "styled"]
 
@@ -45,7 +46,7 @@ DbOpt = Annotated[
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Exit with one line on stderr: 2 for bad input, 1 for a failed run."""
-    err.print(styled(("error:", "red"), " ", message), soft_wrap=True)
+    err.print(styled(("error:", "red"), " ", mask_secrets(message)), soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -100,13 +100,15 @@ def write_trace_html(store: RunStore, run_id: str, path: Path) -> None:
 
 
 def _permissions(options: Mapping[str, Any], mode: str | None) -> PermissionPolicy:
-    """The recorded run's permission rules (its workspace settings and --settings) and mode."""
-    files = [Path(str(options.get("workspace", "."))) / ".claude" / "settings.json"]
+    """The permission rules and mode the run recorded at its start (the mode overridable)."""
+    recorded = options.get("permissions")
+    chosen = cast(PermissionMode | None, mode)
+    if isinstance(recorded, dict):
+        return PermissionPolicy.from_record(recorded, mode=chosen)
+    files = [Path(str(options.get("workspace", "."))) / ".claude" / "settings.json"]  # a run recorded before
     if options.get("settings"):
         files.append(Path(str(options["settings"])))
-    rules = load_settings(files)
-    chosen = mode or options.get("permission_mode") or rules.default_mode or "default"
-    return PermissionPolicy(mode=cast(PermissionMode, chosen), rules=rules)
+    return PermissionPolicy.of(load_settings(files), mode=chosen or options.get("permission_mode"))
 
 
 def _print_report(report: ReplayReport, as_json: bool) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Optional, cast, get_args
 
@@ -50,6 +51,14 @@ ProviderOpt = Annotated[
     typer.Option(help="anthropic or local (default: anthropic if ANTHROPIC_API_KEY is set)."),
 ]
 WorkspaceOpt = Annotated[Path, typer.Option(help="Directory the agents' file tools work in.")]
+NoSandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-sandbox",
+        help="Run Bash without the bubblewrap sandbox (its own PID namespace, read-only root, no network). "
+        "The run records the choice.",
+    ),
+]
 MaxCostOpt = Annotated[Optional[float], typer.Option("--max-cost", help="Stop the run at this many USD.")]  # noqa: UP045
 DelegationCostOpt = Annotated[
     Optional[float],  # noqa: UP045
@@ -66,6 +75,7 @@ class RunOptions:
     provider: str | None = None
     permission_mode: str | None = None
     settings: str | None = None
+    no_sandbox: bool = False
 
     def validate(self) -> None:
         if self.provider not in (None, *get_args(ProviderName)):
@@ -81,38 +91,41 @@ class RunOptions:
 
 def _budget(max_cost: float | None, max_delegation_cost: float | None) -> Budget | None:
     for flag, value in (("--max-cost", max_cost), ("--max-delegation-cost", max_delegation_cost)):
-        if value is not None and value <= 0:
-            raise UserError(f"{flag} must be a positive number of USD, not {value}")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UserError(f"{flag} must be a positive, finite number of USD, not {value}")
     return Budget(max_cost, max_delegation_cost) if max_cost or max_delegation_cost else None
 
 
 def _policy(options: RunOptions) -> PermissionPolicy:
-    """Rules from the workspace's .claude/settings.json and --settings; the mode from the flag, else the
-    settings' defaultMode, else "default"."""
+    """Rules from the workspace's .claude/settings.json and --settings, read now (the run records them);
+    the mode from the flag, else the settings' defaultMode, else "default"."""
     files = [
         Path(options.workspace) / ".claude" / "settings.json",
         *([Path(options.settings)] if options.settings else []),
     ]
-    rules = load_settings(files)
-    mode = cast(PermissionMode, options.permission_mode or rules.default_mode or "default")
-    return PermissionPolicy(mode=mode, rules=rules)
+    mode = cast(PermissionMode | None, options.permission_mode)
+    return PermissionPolicy.of(load_settings(files), mode=mode, sandbox=not options.no_sandbox)
 
 
 async def _ask_on_terminal(request: PermissionRequest) -> Answer:
     err.print(styled((request["agent"], "bold"), f" wants to run: {request['summary']}"), soft_wrap=True)
-    err.print(f"  ({request['reason']})", style="dim", soft_wrap=True)
+    err.print(f"  ({request['reason']}; always = {request['rule']})", style="dim", soft_wrap=True)
     choice = await asyncio.to_thread(Prompt.ask, "Allow?", choices=["y", "n", "always"], default="n", console=err)
     return {"y": "allow", "always": "always"}.get(choice, "deny")  # type: ignore[return-value]
 
 
-def _orchestrator(options: RunOptions, db: str | None, *, interactive: bool) -> Orchestrator:
+def _orchestrator(
+    options: RunOptions, db: str | None, *, interactive: bool, policy: PermissionPolicy | None = None
+) -> Orchestrator:
+    """The orchestrator for these flags; `policy`: the recorded one, on resume."""
     options.validate()
     agents = load([Path(d) for d in options.agents_dirs])
     settings = Settings.from_env()
     provider, why = select_provider(cast(ProviderName | None, options.provider), settings=settings)
     err.print(why, style="dim")
     return Orchestrator(
-        agents, provider=provider, workspace=options.workspace, settings=settings, permissions=_policy(options),
+        agents, provider=provider, workspace=options.workspace, settings=settings,
+        permissions=policy or _policy(options),
         ask=_ask_on_terminal if interactive else None, db=db, options=asdict(options),
     )  # fmt: skip
 
@@ -131,10 +144,15 @@ def _describe(event: ProgressEvent) -> Text | None:
         "failed": (f"{indent}✗ {agent[0]} failed: {detail}",),
         "turn": (f"{indent}{agent[0]} is working (turn {event.get('round')})",),
         "tool": (f"{indent}  {agent[0]} uses {detail}",),
-        "permission": (f"{indent}  permission for {agent[0]}: {detail}",),
+        "permission": (f"{indent}  permission for {agent[0]}: {detail}{_hint(event)}",),
     }  # fmt: skip
     parts = lines.get(event.get("event", ""))
     return styled(*parts) if parts else None
+
+
+def _hint(event: ProgressEvent) -> str:
+    """For a denied ask: what would allow it (shown to the user; the model never sees it)."""
+    return f" ({event['hint']})" if event.get("answer") == "deny" and event.get("hint") else ""
 
 
 async def _show(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
@@ -181,11 +199,12 @@ def run(
         Optional[Path],  # noqa: UP045
         typer.Option("--trace-html", help="Write the run's HTML trace to FILE when it ends (also when it fails)."),
     ] = None,
+    no_sandbox: NoSandboxOpt = False,
 ) -> None:
     """Run a task: route it, let the agents work and delegate, print the final answer."""
     options = RunOptions(
         str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider,
-        permission_mode, str(settings_file.resolve()) if settings_file else None,
+        permission_mode, str(settings_file.resolve()) if settings_file else None, no_sandbox,
     )  # fmt: skip
     try:
         budget = _budget(max_cost, max_delegation_cost)
@@ -202,16 +221,27 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run to continue (see `orchestrate runs`).")],
     max_cost: MaxCostOpt = None,
     max_delegation_cost: DelegationCostOpt = None,
+    settings_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--settings", help="Read the permission rules again, from the workspace and this file."),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Continue an interrupted, failed or budget-stopped run where it stopped."""
+    """Continue an interrupted, failed or budget-stopped run where it stopped, with the permission rules
+    it recorded when it started (unless --settings is given again)."""
     try:
         with open_store(db) as store:
             record = store.run(run_id)
         fields = {k: v for k, v in record.options.items() if k in RunOptions.__dataclass_fields__}
         options = RunOptions(**{**fields, "agents_dirs": tuple(fields.get("agents_dirs", ()))})
-        orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty())
+        recorded = record.options.get("permissions")
+        policy = None
+        if settings_file is not None:
+            options = replace(options, settings=str(settings_file.resolve()))
+        elif isinstance(recorded, dict):
+            policy = PermissionPolicy.from_record(recorded)
+        orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty(), policy=policy)
         budget = _budget(max_cost, max_delegation_cost)
         result = asyncio.run(_show(orchestrator.aresume(run_id, budget=budget)))
     except OrchestrateError as exc:
@@ -253,11 +283,13 @@ def batch(
     permission_mode: ModeOpt = None,
     provider: ProviderOpt = None,
     db: DbOpt = None,
+    no_sandbox: NoSandboxOpt = False,
 ) -> None:
     """Run many tasks, each its own resumable run; one JSON line per run on stdout."""
     options = RunOptions(
-        str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider, permission_mode
-    )
+        str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider, permission_mode,
+        no_sandbox=no_sandbox,
+    )  # fmt: skip
     try:
         if max_concurrency < 1:
             raise UserError(f"--max-concurrency must be at least 1, not {max_concurrency}")

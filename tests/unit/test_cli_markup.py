@@ -89,11 +89,12 @@ async def test_a_permission_ask_shows_the_command_as_written(
     monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *args, **kwargs: "n")
     request = PermissionRequest(
         tool="Bash", agent=JUNIOR, depth=1, summary=f"Bash: echo {HOSTILE}", reason=f"default mode asks {HOSTILE}",
-        key="Bash(echo)",
+        hint=f"add {HOSTILE}", rule=f"Bash(echo {HOSTILE})",
     )  # fmt: skip
     assert await _ask_on_terminal(request) == "deny"
     printed = capsys.readouterr().err
-    assert f"wants to run: Bash: echo {HOSTILE}" in printed and f"(default mode asks {HOSTILE})" in printed
+    assert f"wants to run: Bash: echo {HOSTILE}" in printed
+    assert f"(default mode asks {HOSTILE}; always = Bash(echo {HOSTILE}))" in printed
 
 
 def test_models_list_shows_a_file_name_with_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from orchestrator.graphs.state import Brief, ToolEvent
 def brief(prompt: str) -> Brief:
     return Brief(
         call_id="c1", agent="ml-engineer", description="design doc", prompt=prompt,
-        parent="senior-ml-engineer", parent_model="opus", depth=1, briefs=[],
+        parent="senior-ml-engineer", parent_model="opus", depth=1, briefs=[], position=0,
     )  # fmt: skip
 
 

@@ -392,7 +392,7 @@ async def test_a_junior_write_asks_from_inside_its_branch_and_resumes_when_appro
         1,
         "Write notes.txt",
     )
-    assert "acceptEdits" in request["reason"]
+    assert "acceptEdits" in request["hint"] and request["rule"] == "Edit(./notes.txt)"
     assert any(isinstance(e, dict) and e["event"] == "permission" for e in events)
     junior_turns = [c for c in model.calls if c.agent == JUNIOR]
     assert len(junior_turns) == 2  # the interrupted turn was not asked again of the model
@@ -400,35 +400,46 @@ async def test_a_junior_write_asks_from_inside_its_branch_and_resumes_when_appro
     assert len(delegated) == 1  # the delegate node re-runs on resume; its announcement is not repeated
 
 
-async def test_without_an_ask_handler_the_ask_is_denied_with_the_way_out(agents: AgentSet, tmp_path: Path) -> None:
+async def test_without_an_ask_handler_the_ask_is_denied_and_only_the_user_hears_the_way_out(
+    agents: AgentSet, tmp_path: Path
+) -> None:
     script = [
         Reply(ai("", tool_call("Write", {"file_path": "x.txt", "content": "x"})), when=turn(JUNIOR)),
         Reply(ai("Could not write."), when=turn(JUNIOR, after="Permission denied")),
     ]
     orchestrator, model = make(agents, script, tmp_path, mode="default")
-    result = await orchestrator.arun("write x", agent=JUNIOR)
+    events = [e async for e in orchestrator.astream("write x", agent=JUNIOR)]
     model.assert_complete()
     [denial] = model.calls[1].tool_results
-    assert denial.status == "error" and "--permission-mode acceptEdits" in denial.text
-    assert not (tmp_path / "x.txt").exists() and result.final == "Could not write."
+    assert denial.status == "error" and denial.text.startswith("Permission denied: Write x.txt was not approved")
+    assert not any(way in denial.text for way in ("acceptEdits", "permissions.allow", "settings.json"))
+    [asked] = [e for e in events if isinstance(e, dict) and e["event"] == "permission"]
+    assert asked["answer"] == "deny" and "--permission-mode acceptEdits" in asked["hint"]
+    assert not (tmp_path / "x.txt").exists()
 
 
-async def test_always_allows_the_same_tool_for_the_rest_of_the_run(agents: AgentSet, tmp_path: Path) -> None:
-    calls: list[str] = []
+async def test_always_allows_exactly_the_rule_the_user_was_shown(agents: AgentSet, tmp_path: Path) -> None:
+    shown: list[str] = []
 
     async def always(request: PermissionRequest) -> Answer:
-        calls.append(request["summary"])
+        shown.append(request["rule"])
         return "always"
 
+    write = {"file_path": "a.txt", "content": "a"}
     script = [
-        Reply(ai("", tool_call("Write", {"file_path": "a.txt", "content": "a"})), when=turn(JUNIOR)),
-        Reply(ai("", tool_call("Write", {"file_path": "b.txt", "content": "b"})), when=turn(JUNIOR, after="a.txt")),
-        Reply(ai("Both."), when=turn(JUNIOR, after="b.txt")),
+        Reply(ai("", tool_call("Write", write)), when=turn(JUNIOR)),
+        Reply(
+            ai("", tool_call("Edit", {"file_path": "a.txt", "old_string": "a", "new_string": "b"})),
+            when=turn(JUNIOR, after="Created"),
+        ),
+        Reply(ai("", tool_call("Write", {"file_path": "b.txt", "content": "b"})), when=turn(JUNIOR, after="Edited")),
+        Reply(ai("Done."), when=turn(JUNIOR, after="b.txt")),
     ]
     orchestrator, model = make(agents, script, tmp_path, mode="default", ask=always)
     await orchestrator.arun("write two", agent=JUNIOR)
     model.assert_complete()
-    assert calls == ["Write a.txt"] and (tmp_path / "b.txt").exists()
+    assert shown == ["Edit(./a.txt)", "Edit(./b.txt)"]  # the Edit of a.txt was covered; b.txt was asked again
+    assert (tmp_path / "a.txt").read_text() == "b" and (tmp_path / "b.txt").exists()
 
 
 async def test_plan_mode_refuses_writes_without_asking(agents: AgentSet, tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ and rule escapes are refused by the permission policy (a deny Decision whose rea
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,3 +222,51 @@ async def test_escape_is_refused(env: Env, attempt: Attempt, expected: str) -> N
     assert not (env.ws.parent / "evil.txt").exists()
     assert env.ctx.files_read == set()
     assert env.ctx.files_changed == []
+
+
+# ---- the check-then-open race: a path component swapped for a symlink in between ----
+
+
+def _swapper(link: Path, outside: Path, stop: threading.Event) -> threading.Thread:
+    """Flip the directory `link` with a symlink to `outside` and back, as fast as it goes (each step an
+    atomic rename or symlink, so the tools see a real directory, a symlink, or nothing)."""
+    parked = link.with_name(link.name + ".parked")
+
+    def flip() -> None:
+        while not stop.is_set():
+            for step in (lambda: os.rename(link, parked), lambda: os.symlink(outside, link), lambda: os.unlink(link)):
+                with contextlib.suppress(OSError):  # Write may have made the directory again meanwhile
+                    step()
+            if link.is_dir() and not link.is_symlink():
+                shutil.rmtree(link, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rename(parked, link)
+
+    thread = threading.Thread(target=flip, daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_a_swapped_symlink_never_lets_a_read_or_write_out(ws: Path, ctx: ToolContext) -> None:
+    """Bounded: 1,500 reads and 1,500 writes while a thread swaps the path under them."""
+    outside = ws.parent / "outside"
+    (ws / "dir").mkdir()
+    (ws / "dir" / "f.txt").write_text("inside\n")
+    (outside / "f.txt").write_text("top secret\n")
+    stop = threading.Event()
+    thread = _swapper(ws / "dir", outside, stop)
+    leaked, written = [], []
+    try:
+        for _ in range(1500):
+            with contextlib.suppress(ToolError):
+                leaked.append(await run_read(ReadArgs(file_path="dir/f.txt"), ctx))
+            ctx.files_read.clear()
+            ctx.file_versions.clear()
+            with contextlib.suppress(ToolError):
+                written.append(await run_write(WriteArgs(file_path="dir/new.txt", content="mine\n"), ctx))
+    finally:
+        stop.set()
+        thread.join()
+    assert leaked and written  # the race really ran both ways
+    assert not any("top secret" in text for text in leaked)
+    assert (outside / "f.txt").read_text() == "top secret\n" and not (outside / "new.txt").exists()

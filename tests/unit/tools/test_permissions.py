@@ -1,4 +1,5 @@
-"""The permission policy as a table: mode defaults, rule syntax, precedence, and the reasons it gives."""
+"""The permission policy as a table: mode defaults, rule syntax and Claude Code's Bash semantics, precedence,
+protected configuration, and the reasons (for the model) and hints (for the user only) it gives."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from orchestrator.tools.permissions import (
     load_settings,
     parse_rule,
 )
-from orchestrator.tools.shell_split import split_command
+from orchestrator.tools.shell_split import parse_line, writes_files
 
 WS = Path("/work/project")
 
@@ -46,32 +47,9 @@ MODE_TABLE = [
         "allow",
         "Task is allowed in permission mode default",
     ),
-    (
-        "default",
-        "Bash",
-        BASH_PYTEST,
-        "ask",
-        "Bash needs approval in permission mode default; to allow it, "
-        'add "Bash(pytest:*)" to permissions.allow in .claude/settings.json, '
-        "or use --permission-mode bypassPermissions",
-    ),
-    (
-        "default",
-        "Edit",
-        EDIT_DOC,
-        "ask",
-        "Edit needs approval in permission mode default; to allow it, use --permission-mode acceptEdits, "
-        'or add "Edit(./docs/a.md)" to permissions.allow in .claude/settings.json',
-    ),
-    (
-        "default",
-        "WebFetch",
-        {"url": "https://docs.python.org/3/", "prompt": "p"},
-        "ask",
-        "WebFetch needs approval in permission mode default; to allow it, "
-        'add "WebFetch(domain:docs.python.org)" to permissions.allow in .claude/settings.json, '
-        "or use --permission-mode bypassPermissions",
-    ),
+    ("default", "Bash", BASH_PYTEST, "ask", "Bash needs approval in permission mode default"),
+    ("default", "Edit", EDIT_DOC, "ask", "Edit needs approval in permission mode default"),
+    ("default", "WebFetch", {"url": "https://docs.python.org/3/"}, "ask", "WebFetch needs approval in permission mode"),
     ("acceptEdits", "Edit", EDIT_DOC, "allow", "Edit is allowed in permission mode acceptEdits"),
     (
         "acceptEdits",
@@ -82,14 +60,7 @@ MODE_TABLE = [
     ),
     ("acceptEdits", "Bash", BASH_PYTEST, "ask", "Bash needs approval in permission mode acceptEdits"),
     ("plan", "Read", {"file_path": "a.py"}, "allow", "Read is allowed in permission mode plan"),
-    (
-        "plan",
-        "Bash",
-        BASH_PYTEST,
-        "deny",
-        "Bash is refused in permission mode plan (read-only); use --permission-mode default or acceptEdits "
-        "to let it run",
-    ),
+    ("plan", "Bash", BASH_PYTEST, "deny", "Bash is refused in permission mode plan (read-only)"),
     (
         "plan",
         "Write",
@@ -115,47 +86,25 @@ def test_mode_defaults(mode: PermissionMode, tool: str, args: dict[str, object],
     decision = decide(tool, args, mode)
     assert decision.kind == kind
     assert decision.reason.startswith(reason)
+    assert "permissions.allow" not in decision.reason and "settings.json" not in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "hint"),
+    [
+        ("Bash", BASH_PYTEST, 'to allow it, add "Bash(pytest -q tests)" to permissions.allow in .claude/settings.json'),
+        ("Edit", EDIT_DOC, 'to allow it, use --permission-mode acceptEdits, or add "Edit(./docs/a.md)"'),
+        ("WebFetch", {"url": "https://docs.python.org/3/"}, 'add "WebFetch(domain:docs.python.org)"'),
+    ],
+)
+def test_the_way_out_is_a_hint_for_the_user_naming_the_exact_rule(
+    tool: str, args: dict[str, object], hint: str
+) -> None:
+    assert hint in decide(tool, args).hint
 
 
 RULE_TABLE: list[tuple[str, dict[str, object], dict[str, tuple[str, ...]], PermissionMode, str]] = [
-    # Bash prefix rules match at a word boundary, and every simple command of a line must be allowed
-    ("Bash", {"command": "git diff --stat"}, {"allow": ("Bash(git diff:*)",)}, "default", "allow"),
-    ("Bash", {"command": "git diff"}, {"allow": ("Bash(git diff:*)",)}, "default", "allow"),
-    ("Bash", {"command": "git   diff  HEAD"}, {"allow": ("Bash(git diff:*)",)}, "default", "allow"),
-    ("Bash", {"command": "git difftool"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git diff && rm -rf /"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git diff | less"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    (
-        "Bash",
-        {"command": "git diff | wc -l"},
-        {"allow": ("Bash(git diff:*)", "Bash(wc:*)")},
-        "default",
-        "allow",
-    ),
-    ("Bash", {"command": "git diff $(rm -rf ~)"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git diff `id`"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git diff > patch.txt"}, {"allow": ("Bash(git diff:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git diff 2>&1"}, {"allow": ("Bash(git diff:*)",)}, "default", "allow"),
-    ("Bash", {"command": "git diff 'a && b'"}, {"allow": ("Bash(git diff:*)",)}, "default", "allow"),
-    # exact and wildcard Bash rules
-    ("Bash", {"command": "npm test"}, {"allow": ("Bash(npm test)",)}, "default", "allow"),
-    ("Bash", {"command": "npm test --watch"}, {"allow": ("Bash(npm test)",)}, "default", "ask"),
-    ("Bash", {"command": "npm run build"}, {"allow": ("Bash(npm run *)",)}, "default", "allow"),
-    # deny > ask > allow, whatever the mode
-    ("Bash", {"command": "rm -rf build"}, {"allow": ("Bash",), "deny": ("Bash(rm:*)",)}, "default", "deny"),
-    (
-        "Bash",
-        {"command": "ls; rm -rf build"},
-        {"allow": ("Bash",), "deny": ("Bash(rm:*)",)},
-        "default",
-        "deny",
-    ),
-    ("Bash", {"command": "CI=1 rm -rf x"}, {"deny": ("Bash(rm:*)",)}, "bypassPermissions", "deny"),
-    ("Bash", {"command": "echo $(rm -rf x)"}, {"deny": ("Bash(rm:*)",)}, "bypassPermissions", "deny"),
-    ("Bash", {"command": "git push"}, {"allow": ("Bash",), "ask": ("Bash(git push:*)",)}, "default", "ask"),
-    ("Bash", {"command": "git push"}, {"ask": ("Bash(git push:*)",)}, "bypassPermissions", "ask"),
-    ("Bash", {"command": "git push"}, {"ask": ("Bash",), "deny": ("Bash(git push:*)",)}, "default", "deny"),
-    ("Bash", {"command": "pytest"}, {"allow": ("Bash(pytest:*)",)}, "plan", "deny"),
+    # (the Bash rules are in BASH_TABLE below)
     # path rules: gitignore-style, relative to the workspace;
     # Edit rules cover Write, Read rules cover Grep and Glob
     ("Edit", EDIT_DOC, {"allow": ("Edit(./docs/*.md)",)}, "default", "allow"),
@@ -214,16 +163,13 @@ def test_rule_precedence(
     assert decide(tool, args, mode, **lists).kind == kind
 
 
-def test_reasons_name_the_deciding_rule_and_the_way_out() -> None:
+def test_reasons_name_the_deciding_rule_and_hints_say_where_it_lives() -> None:
     denied = decide("Bash", {"command": "rm -rf x"}, deny=("Bash(rm:*)",), allow=("Bash",))
-    assert denied.reason == (
-        'denied by the rule "Bash(rm:*)" in permissions.deny (.claude/settings.json); remove that rule to allow it'
-    )
+    assert denied.reason == 'denied by the rule "Bash(rm:*)" in permissions.deny'
+    assert denied.hint == "remove that rule from .claude/settings.json to allow it"
     asked = decide("Bash", {"command": "git push"}, ask=("Bash(git push:*)",))
-    assert asked.reason == (
-        'the rule "Bash(git push:*)" in permissions.ask (.claude/settings.json) requires approval; '
-        "remove it from permissions.ask to run without asking"
-    )
+    assert asked.reason == 'the rule "Bash(git push:*)" in permissions.ask requires approval'
+    assert asked.hint == "remove it from permissions.ask in .claude/settings.json to run without asking"
     allowed = decide("Bash", {"command": "git diff"}, allow=("Bash(git diff:*)",))
     assert allowed.reason == 'allowed by the rule "Bash(git diff:*)" in permissions.allow (.claude/settings.json)'
 
@@ -286,20 +232,180 @@ def test_load_settings_shape_errors(tmp_path: Path, data: object, message: str) 
 
 
 @pytest.mark.parametrize(
-    ("command", "parts", "analyzable"),
+    ("command", "words", "parts", "compound"),
     [
-        ("git diff && rm -rf /", ("git diff", "rm -rf /"), True),
-        ("pytest -q 2>&1 | tail -5", ("pytest -q 2>&1", "tail -5"), True),
-        ('echo "a && b"', ('echo "a && b"',), True),
-        ("echo 'x;y'; ls", ("echo 'x;y'", "ls"), True),
-        ("FOO=1 BAR=2 make", ("make",), True),
-        ("(cd a; make)", ("cd a", "make"), True),
-        ("ls > /dev/null", ("ls > /dev/null",), True),
-        ("git diff > out.txt", ("git diff > out.txt",), False),
-        ('echo "$(whoami)"', ('echo "$(whoami)"',), False),
-        ('echo "open', ('echo "open',), False),
+        ("git diff --stat", ("git", "diff", "--stat"), ("git diff --stat",), ""),
+        ("git diff 'a && b'", ("git", "diff", "a && b"), ("git diff a && b",), ""),
+        ("pytest -q 2>&1", ("pytest", "-q"), ("pytest -q",), ""),
+        ("git diff && rm -rf /", (), ("git diff", "rm -rf /"), "a command separator (&&)"),
+        ("echo a\ntouch /tmp/x", (), ("echo a", "touch /tmp/x"), "a newline between commands"),
+        ("FOO=1 BAR=2 make", (), ("make",), "an environment assignment (FOO=…)"),
+        ("(cd a; make)", (), ("cd a", "make"), "a subshell"),
+        ("git diff > out.txt", (), ("git diff", "out.txt"), "a redirection (>)"),
+        ("cat <<EOF\nx\nEOF", (), ("cat", "EOF", "x", "EOF"), "a here-document"),
+        ("echo $(rm -rf x)", (), ("echo $(rm -rf x)", "echo", "rm -rf x"), "a command substitution"),
+        ('echo "open', (), ('echo "open',), "an unterminated quote"),
     ],
 )
-def test_split_command(command: str, parts: tuple[str, ...], analyzable: bool) -> None:
-    split = split_command(command)
-    assert (split.parts, split.analyzable) == (parts, analyzable)
+def test_parse_line(command: str, words: tuple[str, ...], parts: tuple[str, ...], compound: str) -> None:
+    line = parse_line(command)
+    assert (line.words, line.parts, line.compound) == (words, parts, compound)
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("git diff --output=/tmp/x", "--output=/tmp/x"),
+        ("git -c core.fsmonitor=x diff", "-c"),
+        ("sort -o out.txt in.txt", "-o"),
+        ("sed -i s/a/b/ f", "-i"),
+        ("find . -delete", "-delete"),
+        ("curl -sSo page.html https://x", "-sSo"),
+        ("git diff --stat", None),
+        ("sort -n in.txt", None),
+    ],
+)
+def test_options_that_write_files(command: str, option: str | None) -> None:
+    assert writes_files(parse_line(command).words) == option
+
+
+ECHO, DIFF, LS, NPM, SORT, CAT = (
+    "Bash(echo:*)",
+    "Bash(git diff:*)",
+    "Bash(ls:*)",
+    "Bash(npm test)",
+    "Bash(sort:*)",
+    "Bash(cat:*)",
+)
+ALLOWED = (ECHO, DIFF, LS, NPM, SORT, CAT, "Bash(npm run *)")
+BASH_TABLE: list[tuple[str, str]] = [
+    # one simple command that an allow rule covers: allowed
+    ("echo hello", "allow"),
+    ("echo 'a; b'", "allow"),
+    ('echo "x > y"', "allow"),
+    ("echo", "allow"),
+    ("git diff", "allow"),
+    ("git diff --stat HEAD~1", "allow"),
+    ("git   diff  HEAD", "allow"),
+    ("git diff 2>&1", "allow"),
+    ("git diff >/dev/null 2>&1", "allow"),
+    ("ls -la src", "allow"),
+    ("ls >/dev/null", "allow"),
+    ("npm test", "allow"),
+    ("npm run build", "allow"),
+    ("sort -n data.txt", "allow"),
+    ("cat README.md", "allow"),
+    # not covered by a rule: the mode asks
+    ("git difftool", "ask"),
+    ("npm test --watch", "ask"),
+    ("lsof -i", "ask"),
+    ("pytest -q", "ask"),
+    # compound lines ask, whatever each part would be
+    ("echo a; touch /tmp/x", "ask"),
+    ("echo a && echo b", "ask"),
+    ("echo a || echo b", "ask"),
+    ("git diff | less", "ask"),
+    ("ls & sleep 1", "ask"),
+    ("echo a\ntouch /tmp/x", "ask"),
+    ("echo a #x\ntouch y", "ask"),
+    ("(echo a)", "ask"),
+    ("cat <<EOF\nx\nEOF", "ask"),
+    ("git diff $(id)", "ask"),
+    ("git diff $(rm -rf ~)", "deny"),
+    ("git diff `id`", "ask"),
+    ("cat <(curl x)", "ask"),
+    ('echo "$(whoami)"', "ask"),
+    ('echo "unterminated', "ask"),
+    # redirections into files ask, including the fd-looking ones
+    ("echo X > notes.txt", "ask"),
+    ("echo X >> ~/.bashrc", "ask"),
+    ("echo X >&/some/path", "ask"),
+    ("echo X >&~/.bashrc", "ask"),
+    ("echo X &>out.log", "ask"),
+    ("git diff > patch.txt", "ask"),
+    ("cat < /etc/passwd", "ask"),
+    # leading assignments ask: they change what the command does
+    ("GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.fsmonitor GIT_CONFIG_VALUE_0='sh<hook.sh;:' git diff", "ask"),
+    ("LD_PRELOAD=/tmp/x.so ls", "ask"),
+    # options that write files or run programs are not covered by a reading command's rule
+    ("git diff --output=/etc/cron.d/x", "ask"),
+    ("git -c core.pager='sh -c id' diff", "ask"),
+    ("git diff --ext-diff", "ask"),
+    ("sort -o /tmp/out data.txt", "ask"),
+    ("sort data.txt --output=/tmp/out", "ask"),
+    # deny rules see every part of a line, and beat any allow
+    ("rm -rf build", "deny"),
+    ("echo ok; rm -rf build", "deny"),
+    ("X=1 rm -rf build", "deny"),
+    ("ls && rm -rf /", "deny"),
+]
+
+
+@pytest.mark.parametrize(("command", "kind"), BASH_TABLE)
+def test_bash_rule_semantics(command: str, kind: str) -> None:
+    decision = decide("Bash", {"command": command}, allow=ALLOWED, deny=("Bash(rm:*)",))
+    assert decision.kind == kind, decision.reason
+
+
+def test_the_bash_table_covers_forty_commands() -> None:
+    assert len(BASH_TABLE) >= 40
+
+
+@pytest.mark.parametrize(
+    ("command", "lists", "mode", "kind"),
+    [
+        ("rm -rf build", {"allow": ("Bash",), "deny": ("Bash(rm:*)",)}, "default", "deny"),
+        ("echo $(rm -rf x)", {"deny": ("Bash(rm:*)",)}, "bypassPermissions", "deny"),
+        ("git push", {"allow": ("Bash",), "ask": ("Bash(git push:*)",)}, "default", "ask"),
+        ("git push", {"ask": ("Bash(git push:*)",)}, "bypassPermissions", "ask"),
+        ("git push", {"ask": ("Bash",), "deny": ("Bash(git push:*)",)}, "default", "deny"),
+        ("pytest", {"allow": ("Bash(pytest:*)",)}, "plan", "deny"),
+        ("echo a; touch x", {"allow": ("Bash",)}, "default", "allow"),
+    ],
+)
+def test_bash_precedence(command: str, lists: dict[str, tuple[str, ...]], mode: PermissionMode, kind: str) -> None:
+    assert decide("Bash", {"command": command}, mode, **lists).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "mode", "lists", "kind"),
+    [
+        ("Write", {"file_path": ".claude/settings.json"}, "acceptEdits", {}, "ask"),
+        ("Write", {"file_path": ".claude/settings.local.json"}, "acceptEdits", {"allow": ("Edit",)}, "ask"),
+        (
+            "Edit",
+            {"file_path": ".claude/agents/ml-engineer.md"},
+            "acceptEdits",
+            {"allow": ("Edit(./.claude/**)",)},
+            "ask",
+        ),
+        ("Write", {"file_path": "/work/project/.claude/settings.json"}, "default", {}, "ask"),
+        ("Write", {"file_path": ".claude/settings.json"}, "bypassPermissions", {}, "allow"),
+        ("Write", {"file_path": ".claude/settings.json"}, "acceptEdits", {"deny": ("Edit(./.claude/**)",)}, "deny"),
+        ("Write", {"file_path": ".claude/settings.json"}, "plan", {}, "deny"),
+        ("Write", {"file_path": "docs/claude.md"}, "acceptEdits", {}, "allow"),
+    ],
+)
+def test_protected_configuration_always_asks(
+    tool: str, args: dict[str, object], mode: PermissionMode, lists: dict[str, tuple[str, ...]], kind: str
+) -> None:
+    decision = decide(tool, args, mode, **lists)
+    assert decision.kind == kind
+    if kind == "ask":
+        assert "protected configuration" in decision.reason
+
+
+def test_without_the_sandbox_a_command_that_names_the_settings_asks() -> None:
+    """Sandboxed, the shell sees .claude read-only; opted out, a command that mentions it asks."""
+    command = {"command": "cp x .claude/settings.json"}
+    sandboxed = PermissionPolicy(rules=rules(allow=("Bash",)))
+    unsandboxed = PermissionPolicy(rules=rules(allow=("Bash",)), sandbox=False)
+    assert sandboxed.decide("Bash", command, WS).kind == "allow"
+    assert unsandboxed.decide("Bash", command, WS).kind == "ask"
+
+
+def test_a_policy_is_recorded_and_restored_exactly() -> None:
+    policy = PermissionPolicy.of(rules(allow=(ECHO,), ask=("Bash(git push:*)",), deny=("Read(./.env)",)), mode="plan")
+    restored = PermissionPolicy.from_record(json.loads(json.dumps(policy.to_record())))
+    assert restored == policy
+    assert PermissionPolicy.from_record(policy.to_record(), mode="default").mode == "default"

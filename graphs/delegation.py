@@ -60,7 +60,8 @@ def _record(brief: Brief, status: Any, verdicts: list[Verdict], files: list[str]
 
 def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
     kind: EventKind = "refused" if status == "refused" else "failed"
-    emit(kind, brief["agent"], depth=brief["depth"], detail=text, call_id=brief["call_id"])
+    emit(kind, brief["agent"], depth=brief["depth"], detail=text, description=brief["description"],
+         call_id=brief["call_id"])  # fmt: skip
     message = ToolMessage(f"Error: {text}", tool_call_id=brief["call_id"], name="Task", status="error")
     return {"messages": [message], "delegations": [_record(brief, status, [], [])]}
 
@@ -111,7 +112,9 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
     verdicts, files = out["verdicts"], out["files_changed"]
     status = "approved" if verdicts[-1]["decision"] == "approve" else "unapproved"
-    emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, call_id=brief["call_id"])
+    reason = "" if status == "approved" else verdicts[-1]["feedback"][:300]
+    emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, reason=reason,
+         description=brief["description"], call_id=brief["call_id"], round=len(verdicts))  # fmt: skip
     report = cap_result(out["report"], deps.settings.max_report_chars)
     result = ToolMessage(report + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task")
     return {

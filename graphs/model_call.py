@@ -13,6 +13,7 @@ import structlog
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, message_to_dict, messages_to_dict
 from langchain_core.runnables import Runnable, RunnableBinding, ensure_config
+from pydantic import ValidationError
 
 from orchestrator.errors import ModelCallError
 from orchestrator.graphs.context import RunContext, current_context
@@ -109,9 +110,18 @@ async def call_model(
     started, clock = time.time(), time.perf_counter()
     try:
         reply = await runnable.ainvoke(list(messages), config)
+    except ValidationError as exc:  # the client could not even build a message from the server's reply
+        problem = exc.errors()[0]
+        where = ".".join(map(str, problem["loc"]))
+        raise ModelCallError(
+            f"{agent} ({model}) {purpose} call got a reply that cannot be read: {where}: {problem['msg']} "
+            f"(got {problem.get('input')!r:.80})"
+        ) from exc
     except deps.provider.errors as exc:
         log.error("model_call_failed", agent=agent, model=model, purpose=purpose, error=type(exc).__name__)
-        raise ModelCallError(mask_secrets(f"{agent} ({model}) {purpose} call failed: {exc}")) from exc
+        url = getattr(getattr(exc, "request", None), "url", None)  # the SDKs' connection errors carry it
+        target = f" to {url}" if url is not None else ""
+        raise ModelCallError(mask_secrets(f"{agent} ({model}) {purpose} call{target} failed: {exc}")) from exc
     if not isinstance(reply, AIMessage):
         raise ModelCallError(f"{agent} ({model}) returned {type(reply).__name__}, not an AIMessage")
     reply = masked_reply(reply)

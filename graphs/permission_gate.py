@@ -7,6 +7,7 @@ The runner answers each ask: interactively, with a handler the caller passed, or
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Literal, TypedDict
 
@@ -15,7 +16,7 @@ from langgraph.types import interrupt
 from orchestrator.graphs.deps import Deps
 from orchestrator.tools.permissions import exact_rule
 
-__all__ = ["Answer", "PermissionRequest", "check_permission", "summarize_call"]
+__all__ = ["Answer", "PermissionRequest", "check_permission", "preview_call", "summarize_call"]
 
 Answer = Literal["allow", "deny", "always"]
 
@@ -30,9 +31,30 @@ class PermissionRequest(TypedDict):
     summary: str
     reason: str
     hint: str
+    preview: str
+    """What would happen: the command for Bash, size and first lines for Write, a diff for Edit."""
     rule: str
     """The exact rule "always" stores for the rest of the run, as the user is shown it: this command, this
     file, this domain (never a prefix the user did not see)."""
+
+
+_PREVIEW_LINES = 12
+
+
+def preview_call(tool: str, args: Mapping[str, object]) -> str:
+    """What the call would do, for the person who approves it."""
+    if tool == "Bash":
+        return str(args.get("command", ""))
+    if tool == "Write":
+        content = str(args.get("content", ""))
+        lines = content.splitlines()
+        shown = "\n".join(lines[:_PREVIEW_LINES]) + ("\n…" if len(lines) > _PREVIEW_LINES else "")
+        return f"{args.get('file_path')}: {len(content.encode())} bytes, {len(lines)} lines\n{shown}"
+    if tool == "Edit":
+        old, new = str(args.get("old_string", "")).splitlines(), str(args.get("new_string", "")).splitlines()
+        diff = list(difflib.unified_diff(old, new, str(args.get("file_path")), str(args.get("file_path")), lineterm=""))
+        return "\n".join(diff[: _PREVIEW_LINES * 2]) + ("\n…" if len(diff) > _PREVIEW_LINES * 2 else "")
+    return ", ".join(f"{k}={str(v)[:80]}" for k, v in args.items())
 
 
 def summarize_call(tool: str, args: Mapping[str, object]) -> str:
@@ -56,6 +78,7 @@ def check_permission(tool: str, args: Mapping[str, object], *, agent: str, depth
             summary=summarize_call(tool, args),
             reason=decision.reason,
             hint=decision.hint,
+            preview=preview_call(tool, args),
             rule=exact_rule(tool, args, deps.workspace),
         )
         answer: Answer = interrupt(request)

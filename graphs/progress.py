@@ -10,10 +10,12 @@ from typing import Literal, TypedDict
 
 from langgraph.config import get_stream_writer
 
+from orchestrator.graphs.context import current_context
+
 __all__ = ["EventKind", "ProgressEvent", "emit"]
 
 EventKind = Literal[
-    "route", "turn", "tool", "delegate", "refused", "verdict", "returned", "failed", "permission", "policy"
+    "route", "turn", "tool", "denied", "delegate", "refused", "verdict", "returned", "failed", "permission", "policy"
 ]
 
 
@@ -40,6 +42,10 @@ class ProgressEvent(TypedDict, total=False):
     """verdict: reviewer, or evidence when the evidence check overruled an approval."""
     status: str
     """returned: approved or unapproved."""
+    description: str
+    """delegate, returned, refused, failed: the Task call's description (what the delegation was for)."""
+    reason: str
+    """returned (unapproved): the last review feedback; denied: why the tool call did not run."""
     tool: str
     """permission: the tool asked for."""
     summary: str
@@ -50,11 +56,15 @@ class ProgressEvent(TypedDict, total=False):
     """permission: what would allow such a call (a flag, a settings line), for the user."""
     rule: str
     """policy: which rule of the local adapter's turn policy decided (orchestrator/local/policy.py)."""
+    delegation: str
+    """The delegation path the event happened in ("id1/id2/"; absent at the top)."""
 
 
 def emit(event: EventKind, agent: str, **fields: object) -> None:
+    """Send one event; it names the delegation it happens in (the run context's path), if any."""
     try:
         writer = get_stream_writer()
     except RuntimeError:  # outside any graph (a model call made for `orchestrate route`): nobody listens
         return
-    writer({"event": event, "agent": agent, **fields})
+    path = current_context().delegation
+    writer({"event": event, "agent": agent, **fields, **({"delegation": path} if path else {})})

@@ -7,6 +7,7 @@ argument, a refusal, a ToolError from inside a tool) becomes an error tool resul
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,10 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import ToolError
 from orchestrator.file_mentions import in_workspace
+from orchestrator.graphs.context import current_context
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
-from orchestrator.graphs.permission_gate import check_permission
+from orchestrator.graphs.permission_gate import check_permission, summarize_call
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import TASK_ALIASES
 from orchestrator.graphs.state import AgentState, ToolEvent
@@ -52,6 +54,8 @@ class _Checked:
     call: ToolCall
     args: BaseModel | None
     refusal: str | None
+    denied: bool = False
+    """The refusal is a permission's (not a mistake in the call): the run's outcome reports it."""
 
 
 def _validation_text(name: str, exc: ValidationError) -> str:
@@ -64,17 +68,46 @@ def check(call: ToolCall, spec: AgentSpec, depth: int, deps: Deps) -> _Checked:
     name = call["name"]
     if name not in deps.tools or (spec.tools is not None and name not in spec.tools):
         return _Checked(call, None, f"Error: tool {name!r} is not available to {spec.name}.")
+    if not isinstance(call["args"], dict):
+        return _Checked(
+            call, None, f"Error: invalid arguments for {name}: expected a JSON object, got {call['args']!r:.80}"
+        )
     try:
         args = deps.tools[name].args.model_validate(call["args"])
     except ValidationError as exc:
         return _Checked(call, None, _validation_text(name, exc))
-    return _Checked(call, args, check_permission(name, call["args"], agent=spec.name, depth=depth, deps=deps))
+    refusal = check_permission(name, call["args"], agent=spec.name, depth=depth, deps=deps)
+    return _Checked(call, args, refusal, denied=refusal is not None)
+
+
+SIDE_EFFECTS = frozenset({"Bash", "Write", "Edit"})
+"""Tools whose calls are journaled in the run store, so a resume never runs one twice."""
+INTERRUPTED = (
+    "Error: this {tool} call was already running when the run was stopped (a kill or a crash); it may have "
+    "partly run. It was not run again: check what it did before you decide to run it once more."
+)
 
 
 async def execute(checked: _Checked, ctx: ToolContext, deps: Deps) -> tuple[str, bool]:
-    """(result text, ok) of one checked call."""
+    """(result text, ok) of one checked call. A side-effecting call runs at most once per run: on resume
+    its recorded result comes back, and one that was in flight at the stop is reported, not re-run."""
     if checked.args is None or checked.refusal is not None:
         return checked.refusal or "Error: not run.", False
+    name, call_id, run_id = checked.call["name"], str(checked.call["id"]), current_context().run_id
+    if deps.ledger is None or not run_id or name not in SIDE_EFFECTS:
+        return await _run(checked, ctx, deps)
+    store = deps.ledger.store
+    journal = await asyncio.to_thread(store.tool_call, run_id, call_id)
+    if journal is not None:
+        return (journal.result, journal.ok) if journal.finished else (INTERRUPTED.format(tool=name), False)
+    await asyncio.to_thread(store.tool_started, run_id, call_id)
+    text, ok = await _run(checked, ctx, deps)
+    await asyncio.to_thread(store.tool_finished, run_id, call_id, cap_result(mask_secrets(text)), ok)
+    return text, ok
+
+
+async def _run(checked: _Checked, ctx: ToolContext, deps: Deps) -> tuple[str, bool]:
+    assert checked.args is not None
     try:
         return await deps.tools[checked.call["name"]].run(checked.args, ctx), True
     except ToolError as exc:
@@ -128,6 +161,10 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
         checked = [check(call, spec, state["depth"], deps) for call in calls]  # all asks happen before any run
         for item in checked:
             emit("tool", spec.name, depth=state["depth"], detail=item.call["name"], call_id=item.call["id"])
+            if item.denied:
+                what = summarize_call(item.call["name"], item.call["args"])
+                emit("denied", spec.name, depth=state["depth"], detail=what, tool=item.call["name"],
+                     reason=str(item.refusal), call_id=item.call["id"])  # fmt: skip
             text, ok = await execute(item, ctx, deps)
             text = cap_result(mask_secrets(text))
             status = "success" if ok else "error"

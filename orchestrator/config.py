@@ -37,6 +37,9 @@ class Settings:
     claude_models: Mapping[str, str] = field(default_factory=lambda: dict(CLAUDE_MODELS))
     max_tokens: int = 8192
     """Output cap per Claude call."""
+    request_timeout_s: float = 120.0
+    """Seconds one model request may take (per attempt; the SDK retries twice): a server that never
+    answers fails the call in bounded time instead of hanging the run."""
     tiebreak_model: str | None = "haiku"
     """The model the router asks when it is unsure (offline: the local junior); None sends unsure tasks
     to the safe default without a model call."""

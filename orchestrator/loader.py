@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 MODEL_ALIASES = ("opus", "sonnet", "haiku", "inherit")
 _TOOL_ALIASES = {"Agent": "Task"}  # Claude Code renamed Task to Agent; both mean delegation
+RESERVED_NAMES = frozenset({"route", "router", "__start__", "__end__"})
+"""Node names of the run graph itself (and the router's calls' name), which no agent may take."""
+_UNSAFE_CHARS = frozenset(":|,\\")
 _FULL_MODEL_ID = re.compile(r"^claude-[a-z0-9][a-z0-9.\-@]*$")
 
 
@@ -83,6 +86,18 @@ class _Frontmatter(BaseModel):
 
     name: str = Field(min_length=1, pattern=r"^[^\s/]+$")
     description: str = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _usable_as_a_graph_node(cls, value: str) -> str:
+        """Each agent is a node of the run graph: its name must not be one of the graph's own nodes, and
+        must not hold the characters LangGraph uses to address nested graphs."""
+        if value in RESERVED_NAMES or value.startswith("__"):
+            raise ValueError(f"{value!r} is reserved by the orchestration graph; choose another name")
+        if bad := next((ch for ch in value if ch in _UNSAFE_CHARS), None):
+            raise ValueError(f"{value!r} contains {bad!r}, which the graph cannot use in a node name")
+        return value
+
     tools: str | list[str] | None = None
     model: str | None = None
 
@@ -150,7 +165,7 @@ def agent_from_dict(
 def _validation_error(exc: ValidationError, source: Path | None, lines: Mapping[str, int]) -> AgentFileError:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "frontmatter"
-    problem = "is required" if first["type"] == "missing" else first["msg"].lower()
+    problem = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ").lower()
     return AgentFileError(source or "<text>", lines.get(field, 1), f"'{field}' {problem}")
 
 

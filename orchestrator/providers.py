@@ -74,6 +74,7 @@ class AnthropicProvider:
             "max_tokens": self.settings.max_tokens,
             "streaming": self.streaming,
             "max_retries": self.max_retries,
+            "default_request_timeout": self.settings.request_timeout_s,
         }
         return ChatAnthropic(**options)
 

@@ -5,11 +5,11 @@ trace and replay both read them through this one module."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from orchestrator.graphs.state import RouteInfo
 
-__all__ = ["RecordedEvents", "permission_answers", "route_of"]
+__all__ = ["RecordedEvents", "RunIssue", "issues_of", "permission_answers", "route_of"]
 
 RecordedEvents = Sequence[tuple[float, Mapping[str, Any]]]
 """(timestamp, event) pairs as `RunStore.events` returns them."""
@@ -33,3 +33,43 @@ def permission_answers(events: RecordedEvents) -> list[tuple[str, str]]:
         for _, e in events
         if e.get("event") == "permission" and "answer" in e
     ]
+
+
+IssueKind = Literal["unapproved", "refused", "failed", "denied"]
+
+
+class RunIssue(TypedDict):
+    """Something the run could not do: why it ends `incomplete` rather than `completed`."""
+
+    kind: IssueKind
+    agent: str
+    what: str
+    """The delegation's description, or the tool that was denied."""
+    reason: str
+    call_id: str
+
+
+_ISSUES: dict[str, IssueKind] = {
+    "refused": "refused",
+    "failed": "failed",
+    "denied": "denied",
+}
+
+
+def issues_of(events: RecordedEvents) -> list[RunIssue]:
+    """Each unapproved, refused or failed delegation and each denied tool call, in the order they
+    happened (a Task call counted once, by its last outcome)."""
+    found: dict[str, RunIssue] = {}
+    for _, e in events:
+        kind: IssueKind | None = _ISSUES.get(str(e.get("event")))
+        if e.get("event") == "returned" and e.get("status") == "unapproved":
+            kind = "unapproved"
+        call_id = str(e.get("call_id", ""))
+        if e.get("event") == "returned" and kind is None:
+            found.pop(call_id, None)  # approved after all (a later attempt of the same call)
+        if kind is None:
+            continue
+        what = str(e.get("description") or e.get("detail", ""))
+        reason = str(e.get("reason") or e.get("detail", ""))
+        found[call_id] = RunIssue(kind=kind, agent=str(e.get("agent", "?")), what=what, reason=reason, call_id=call_id)
+    return list(found.values())

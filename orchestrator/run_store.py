@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -32,16 +33,22 @@ from orchestrator.errors import UserError
 
 __all__ = [
     "DB_ENV",
+    "LEASE_BEAT_S",
     "CallRecord",
     "RunRecord",
     "RunStatus",
     "RunStore",
+    "ToolCallJournal",
     "default_db_path",
     "is_postgres_url",
+    "lease_alive",
     "open_store",
+    "this_owner",
 ]
 
-RunStatus = Literal["running", "completed", "failed", "budget_exceeded"]
+RunStatus = Literal["running", "completed", "incomplete", "failed", "budget_exceeded", "interrupted"]
+"""completed: done, everything approved; incomplete: done, with issues; failed / budget_exceeded / interrupted:
+stopped early, resumable. A `running` run whose owner is gone reads as interrupted."""
 
 DB_ENV = "ORCHESTRATE_DB"
 """Environment variable naming the database when no `db` / `--db` is given."""
@@ -65,7 +72,50 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS tool_calls (
+    run_id TEXT NOT NULL, call_id TEXT NOT NULL, started REAL NOT NULL, finished REAL, result TEXT, ok INTEGER,
+    PRIMARY KEY (run_id, call_id)
+);
 """
+LEASE_COLUMNS = (("owner", "TEXT"), ("heartbeat", "REAL"))
+"""Added to `runs` for leases (stores made before them get them on open)."""
+LEASE_STALE_S = 30.0
+"""A running run whose owner has not beaten its heartbeat for this long is interrupted (its process died)."""
+LEASE_BEAT_S = 10.0
+"""How often a live run renews its lease."""
+_BUSY_S = 30.0
+_BUSY_RETRIES = 4
+
+
+def this_owner() -> str:
+    """Who holds a lease: host and pid of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_alive(owner: str | None, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether the lease holder is still at work: its heartbeat is fresh and, on this host, its process
+    exists (a kill -9 on the same machine shows at once, not after the heartbeat goes stale)."""
+    if not owner or heartbeat is None or (now or time.time()) - heartbeat > LEASE_STALE_S:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class ToolCallJournal:
+    """What the store knows of one side-effecting tool call: started (and when it ended, with what)."""
+
+    finished: bool
+    result: str
+    ok: bool
 
 
 def default_db_path() -> Path:
@@ -124,6 +174,9 @@ class RunRecord:
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    owner: str | None = None
+    """host:pid of the process that holds the run's lease while it runs."""
+    heartbeat: float | None = None
 
 
 class RunStore:
@@ -138,12 +191,19 @@ class RunStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.target = self.where = str(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=_BUSY_S)
+            self._db.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            for name, kind in (c for c in LEASE_COLUMNS if c[0] not in columns):
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        except (OSError, sqlite3.Error) as exc:
+            raise UserError(f"cannot use the run database {self.where} (--db / ORCHESTRATE_DB): {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -158,15 +218,25 @@ class RunStore:
     @contextmanager
     def _tx(self) -> Iterator[Execute]:
         """A write transaction. IMMEDIATE takes the write lock up front, so the sequence numbers it counts
-        stay unique across processes sharing the file."""
+        stay unique across processes sharing the file; another writer (a checkpointer, a second `batch`)
+        holding it is waited for (`busy_timeout`, then a few retries), never a crash."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield lambda query, params: self._db.execute(query, params).fetchall()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == _BUSY_RETRIES - 1:
+                    raise UserError(f"the run database {self.where} stays locked: {exc}") from exc
 
     def _read(self, query: str, params: tuple[Any, ...]) -> Rows:
         with self._lock:
@@ -177,26 +247,66 @@ class RunStore:
         ((count,),) = execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,))
         return int(count)
 
-    def start_run(self, run_id: str, task: str, options: Mapping[str, Any]) -> None:
+    def start_run(self, run_id: str, task: str, options: Mapping[str, Any], owner: str | None = None) -> None:
         with self._tx() as execute:
             execute(
-                "INSERT INTO runs (run_id, task, status, started, options) VALUES (?, ?, 'running', ?, ?) "
-                "ON CONFLICT (run_id) DO NOTHING",
-                (run_id, task, time.time(), json.dumps(dict(options))),
+                "INSERT INTO runs (run_id, task, status, started, options, owner, heartbeat) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+                (run_id, task, time.time(), json.dumps(dict(options)), owner, time.time()),
             )
 
     def finish_run(self, run_id: str, status: RunStatus, *, final: str | None = None, error: str | None = None) -> None:
         with self._tx() as execute:
             execute(
-                "UPDATE runs SET status = ?, finished = ?, final = ?, error = ? WHERE run_id = ?",
+                "UPDATE runs SET status = ?, finished = ?, final = ?, error = ?, owner = NULL WHERE run_id = ?",
                 (status, time.time(), final, error, run_id),
             )
 
-    def mark_running(self, run_id: str, agent: str | None = None) -> None:
+    def claim(self, run_id: str, owner: str, *, force: bool = False) -> None:
+        """Take the run's lease to resume it; refuses a lease a live process holds (unless `force`)."""
+        with self._tx() as execute:
+            rows = execute("SELECT status, owner, heartbeat FROM runs WHERE run_id = ?", (run_id,))
+            if not rows:
+                raise UserError(f"no run {run_id!r} in {self.where} (see `orchestrate runs`)")
+            status, holder, beat = rows[0]
+            if status == "running" and holder != owner and lease_alive(holder, beat) and not force:
+                ago = time.time() - beat
+                raise UserError(
+                    f"run {run_id} is running in {holder} (heartbeat {ago:.0f} s ago); "
+                    "resume it only if that process is gone: orchestrate resume --force"
+                )
+            execute(
+                "UPDATE runs SET status = 'running', error = NULL, owner = ?, heartbeat = ? WHERE run_id = ?",
+                (owner, time.time(), run_id),
+            )
+
+    def beat(self, run_id: str, owner: str) -> None:
+        """Renew the lease (only while this owner holds it)."""
+        with self._tx() as execute:
+            execute("UPDATE runs SET heartbeat = ? WHERE run_id = ? AND owner = ?", (time.time(), run_id, owner))
+
+    def tool_call(self, run_id: str, call_id: str) -> ToolCallJournal | None:
+        """The journal of a side-effecting tool call, if it was ever started."""
+        rows = self._read(
+            "SELECT finished, result, ok FROM tool_calls WHERE run_id = ? AND call_id = ?", (run_id, call_id)
+        )
+        if not rows:
+            return None
+        finished, result, ok = rows[0]
+        return ToolCallJournal(finished is not None, result or "", bool(ok))
+
+    def tool_started(self, run_id: str, call_id: str) -> None:
         with self._tx() as execute:
             execute(
-                "UPDATE runs SET status = 'running', error = NULL, agent = COALESCE(?, agent) WHERE run_id = ?",
-                (agent, run_id),
+                "INSERT INTO tool_calls (run_id, call_id, started) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (run_id, call_id, time.time()),
+            )
+
+    def tool_finished(self, run_id: str, call_id: str, result: str, ok: bool) -> None:
+        with self._tx() as execute:
+            execute(
+                "UPDATE tool_calls SET finished = ?, result = ?, ok = ? WHERE run_id = ? AND call_id = ?",
+                (time.time(), result, int(ok), run_id, call_id),
             )
 
     def add_call(self, run_id: str, call: CallRecord) -> None:
@@ -242,16 +352,21 @@ class RunStore:
     def _runs(self, where: str, tail: str, params: tuple[Any, ...]) -> list[RunRecord]:
         query = (
             "SELECT r.run_id, r.task, r.status, r.started, r.options, r.finished, r.agent, r.final, r.error, "
-            "COALESCE(SUM(c.cost_usd), 0), COALESCE(SUM(c.input_tokens), 0), COALESCE(SUM(c.output_tokens), 0) "
-            f"FROM runs r LEFT JOIN calls c ON c.run_id = r.run_id {where} GROUP BY r.run_id {tail}"
+            "COALESCE(SUM(c.cost_usd), 0), COALESCE(SUM(c.input_tokens), 0), COALESCE(SUM(c.output_tokens), 0), "
+            f"r.owner, r.heartbeat FROM runs r LEFT JOIN calls c ON c.run_id = r.run_id {where} "
+            f"GROUP BY r.run_id, r.task, r.status, r.started, r.options, r.finished, r.agent, r.final, r.error, "
+            f"r.owner, r.heartbeat {tail}"
         )
         return [_run_record(row) for row in self._read(query, params)]
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    run_id, task, status, started, options, finished, agent, final, error, cost, tokens_in, tokens_out = row
+    run_id, task, status, started, options, finished, agent, final, error, cost, tokens_in, tokens_out = row[:12]
+    owner, heartbeat = row[12:]
+    if status == "running" and not lease_alive(owner, heartbeat):
+        status = "interrupted"  # its process died (kill -9, a crash, a lost machine): resumable
     return RunRecord(
         run_id=run_id, task=task, status=status, started=started, options=json.loads(options), finished=finished,
         agent=agent, final=final, error=error, cost_usd=float(cost), input_tokens=int(tokens_in),
-        output_tokens=int(tokens_out),
+        output_tokens=int(tokens_out), owner=owner, heartbeat=heartbeat,
     )  # fmt: skip

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from orchestrator.errors import UserError
-from orchestrator.run_store import SCHEMA, Execute, Rows, RunStore
+from orchestrator.run_store import LEASE_COLUMNS, SCHEMA, Execute, Rows, RunStore
 
 if TYPE_CHECKING:
     import psycopg
@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresRunStore", "postgres_checkpointer", "redact_url"]
 
-PG_SCHEMA = SCHEMA.replace(" REAL", " DOUBLE PRECISION").replace(" INTEGER", " BIGINT")
+PG_SCHEMA = (
+    (SCHEMA + "".join(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {n} {t};\n" for n, t in LEASE_COLUMNS))
+    .replace(" REAL", " DOUBLE PRECISION")
+    .replace(" INTEGER", " BIGINT")
+)
 """SQLite's REAL is 8 bytes, Postgres's only 4 (a timestamp would lose its seconds); INTEGER likewise."""
 
 _SCHEMA_LOCK = 0x6F72_6368_0000_0001

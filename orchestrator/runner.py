@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, cast
 
+import aiosqlite
 import structlog
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -25,7 +26,7 @@ from langgraph.types import Command
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
-from orchestrator.errors import RunError, UserError
+from orchestrator.errors import OrchestrateError, RunError, UserError
 from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
@@ -36,8 +37,9 @@ from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost,
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.providers import ModelProvider
-from orchestrator.routing import Router, build_router
-from orchestrator.run_store import RunStatus, open_store
+from orchestrator.routing import Router, build_router, check_task
+from orchestrator.run_events import RunIssue, issues_of
+from orchestrator.run_store import LEASE_BEAT_S, RunStatus, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
 from orchestrator.tools.permissions import PermissionPolicy
@@ -54,7 +56,11 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced, in the shape `orchestrate run --json` prints."""
+    """What a run produced, in the shape `orchestrate run --json` prints.
+
+    `status` tells the truth: `completed` only when the run finished, every delegation was approved and no
+    tool call was denied; `incomplete` when it finished but `issues` lists what it could not do; `failed`,
+    `budget_exceeded` or `interrupted` when it stopped early (resumable)."""
 
     run_id: str
     status: RunStatus
@@ -64,6 +70,10 @@ class RunResult:
     usage: Mapping[str, Any] = field(default_factory=dict)
     """Tokens and cost_usd in total, `by_agent` and `by_model` (from the cost ledger)."""
     error: str | None = None
+    issues: tuple[RunIssue, ...] = ()
+    """Each unapproved, refused or failed delegation and each denied tool call, with its reason."""
+    files_changed: tuple[str, ...] = ()
+    """Workspace-relative paths the run's agents created or changed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +82,8 @@ class RunResult:
             "route": dict(self.route) if self.route else None,
             "final": self.final,
             "delegations": [dict(d) for d in self.delegations],
+            "issues": [dict(i) for i in self.issues],
+            "files_changed": list(self.files_changed),
             "usage": dict(self.usage),
             "error": self.error,
         }
@@ -106,6 +118,8 @@ class Orchestrator:
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         router = router or build_router(self.agents)
         self.permissions = permissions or PermissionPolicy()
+        self.owner = this_owner()
+        """Who holds the lease of the runs this orchestrator drives (host:pid)."""
         self.store = open_store(db)
         self.ledger = Ledger(self.store, prices or load_prices())
         self._graph = build_graph(
@@ -126,14 +140,16 @@ class Orchestrator:
             async with postgres_checkpointer(self.store.target) as pg_saver:
                 yield self._graph.copy(update={"checkpointer": pg_saver})
             return
-        async with AsyncSqliteSaver.from_conn_string(str(self.store.path)) as saver:
+        # its own connection, waiting for another writer (a second batch, the run store) instead of failing
+        async with aiosqlite.connect(str(self.store.path), timeout=30) as conn:
+            await conn.execute("PRAGMA busy_timeout = 30000")
+            saver = AsyncSqliteSaver(conn)
             await saver.setup()
-            await saver.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at ~1 ms per step
+            await conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at ~1 ms per step
             yield self._graph.copy(update={"checkpointer": saver})
 
     def _input(self, task: str, agent: str | None) -> RunState:
-        if not task.strip():
-            raise UserError("task is empty: say what the agents should do")
+        check_task(task, "task")  # the same limits on every path: the CLI, batch and the API
         state = RunState(task=task, agent="", model="", depth=0, messages=[], briefs=[])
         if agent is not None:
             if agent not in self.agents:
@@ -155,17 +171,20 @@ class Orchestrator:
         }  # fmt: skip
         # store writes go off the event loop: another run's checkpointer may hold the SQLite write lock
         # and needs the loop to commit
-        await asyncio.to_thread(self.store.start_run, run_id, task, options)
+        await asyncio.to_thread(self.store.start_run, run_id, task, options, self.owner)
         async for item in self._drive(run_id, inputs, budget or Budget()):
             yield item
 
-    async def aresume(self, run_id: str, *, budget: Budget | None = None) -> AsyncIterator[ProgressEvent | RunResult]:
+    async def aresume(
+        self, run_id: str, *, budget: Budget | None = None, force: bool = False
+    ) -> AsyncIterator[ProgressEvent | RunResult]:
         """Continue an interrupted, failed or budget-stopped run from its last checkpoint. Subtasks whose
-        results were recorded are not run again."""
-        record = self.store.run(run_id)
-        if record.status == "completed":
-            raise UserError(f"run {run_id} already completed; nothing to resume")
-        await asyncio.to_thread(self.store.mark_running, run_id)
+        results were recorded are not run again. A run another live process holds is refused (naming it)
+        unless `force`."""
+        record = await asyncio.to_thread(self.store.run, run_id)
+        if record.status in ("completed", "incomplete"):
+            raise UserError(f"run {run_id} already finished ({record.status}); nothing to resume")
+        await asyncio.to_thread(self.store.claim, run_id, self.owner, force=force)
         async for item in self._drive(run_id, None, budget or _budget_from(record.options)):
             yield item
 
@@ -174,22 +193,53 @@ class Orchestrator:
         context = RunContext(run_id=run_id, budget=budget)
         status: RunStatus = "completed"
         error: str | None = None
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
+        values: Mapping[str, Any] = {}
+        with structlog.contextvars.bound_contextvars(run_id=run_id), self._lease(run_id):
             log.info("run_started", resume=command is None)
-            async with self._compiled() as graph:
-                try:
-                    async for event in self._until_done(graph, command, config, context):
-                        await asyncio.to_thread(self.store.add_event, run_id, event)
-                        yield event
-                except RunError as exc:
-                    status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"
-                    error = mask_secrets(str(exc))
-                    log.info("run_stopped", status=status, error=error)  # the result reports it
-                values = (await graph.aget_state(config)).values
-            result = self._result(run_id, values, status, error)
-            await asyncio.to_thread(self.store.finish_run, run_id, status, final=result.final or None, error=error)
-            log.info("run_finished", status=status, cost_usd=result.usage.get("cost_usd"))
+            try:
+                async with self._compiled() as graph:
+                    try:
+                        async for event in self._until_done(graph, command, config, context):
+                            await asyncio.to_thread(self.store.add_event, run_id, event)
+                            yield event
+                    finally:
+                        values = (await graph.aget_state(config)).values
+            except RunError as exc:
+                status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"
+                error = mask_secrets(str(exc))
+                log.info("run_stopped", status=status, error=error)  # the result reports it
+            except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a cancelled task
+                # off the event loop even now: a checkpointer holding the write lock needs the loop to let go
+                await asyncio.to_thread(self.store.finish_run, run_id, "interrupted", error="interrupted")
+                log.info("run_interrupted")
+                raise
+            except Exception as exc:  # the run's boundary: a bug or a broken database must not leave it "running"
+                status = "failed"
+                error = mask_secrets(" ".join(f"internal error: {type(exc).__name__}: {exc}".split())[:500])
+                log.error("run_crashed", error=type(exc).__name__)
+                log.debug("run_crashed_traceback", exc_info=True)
+            # store work stays off the event loop: a checkpointer holding the SQLite write lock needs the loop
+            result = await asyncio.to_thread(self._result, run_id, values, status, error)
+            await asyncio.to_thread(
+                self.store.finish_run, run_id, result.status, final=result.final or None, error=error
+            )
+            log.info("run_finished", status=result.status, cost_usd=result.usage.get("cost_usd"))
         yield result
+
+    @contextmanager
+    def _lease(self, run_id: str) -> Iterator[None]:
+        """Renew the run's lease while it runs, so `runs` and `resume` can tell it from a dead one."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(LEASE_BEAT_S)
+                await asyncio.to_thread(self.store.beat, run_id, self.owner)
+
+        task = asyncio.get_running_loop().create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     async def _until_done(
         self, graph: Graph, command: Any, config: Any, context: RunContext
@@ -228,12 +278,22 @@ class Orchestrator:
     def _result(self, run_id: str, state: Mapping[str, Any], status: RunStatus, error: str | None) -> RunResult:
         calls = self.store.calls(run_id)
         messages: list[AnyMessage] = state.get("messages", [])
-        delegations = [_delegation(d, delegation_cost(calls, d["id"])) for d in state.get("delegations", [])]
+        records: list[DelegationRecord] = state.get("delegations", [])
+        delegations = [_delegation(d, delegation_cost(calls, d["id"])) for d in records]
         final = final_text(messages) if status == "completed" else ""
-        return RunResult(run_id, status, final, state.get("route"), tuple(delegations), summarize(calls), error)
+        issues = tuple(issues_of(self.store.events(run_id)))
+        if status == "completed" and issues:
+            status = "incomplete"
+        changed = dict.fromkeys([*state.get("files_changed", []), *(f for d in records for f in d["files_changed"])])
+        return RunResult(
+            run_id, status, final, state.get("route"), tuple(delegations), summarize(calls), error, issues,
+            tuple(changed),
+        )  # fmt: skip
 
-    async def arun(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
-        return await _last(self.astream(task, agent=agent, budget=budget))
+    async def arun(
+        self, task: str, *, agent: str | None = None, budget: Budget | None = None, run_id: str | None = None
+    ) -> RunResult:
+        return await _last(self.astream(task, agent=agent, budget=budget, run_id=run_id))
 
     def run(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
         return asyncio.run(self.arun(task, agent=agent, budget=budget))
@@ -244,16 +304,21 @@ class Orchestrator:
         *,
         max_concurrency: int = 4,
         on_result: Callable[[RunResult], None] | None = None,
+        budget: Budget | None = None,
     ) -> list[RunResult]:
-        """Run many tasks, at most `max_concurrency` at a time, each its own resumable run; results in order.
-        `on_result` hears about each run as it ends (the CLI's progress bar)."""
+        """Run many tasks, at most `max_concurrency` at a time, each its own resumable run (with its own
+        `budget`); results in order. `on_result` hears about each run as it ends (the CLI prints it)."""
         if max_concurrency < 1:
             raise UserError("max_concurrency must be at least 1")
         gate = asyncio.Semaphore(max_concurrency)
 
         async def one(task: str) -> RunResult:
+            run_id = uuid.uuid4().hex[:12]
             async with gate:
-                result = await self.arun(task)
+                try:
+                    result = await self.arun(task, budget=budget, run_id=run_id)
+                except OrchestrateError as exc:  # it could not even start (its record): the others go on
+                    result = RunResult(run_id, "failed", "", error=mask_secrets(str(exc)))
             if on_result is not None:
                 on_result(result)
             return result

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Optional, cast, get_args
+from typing import Annotated, Any, Optional, TypeVar, cast, get_args
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -51,6 +54,10 @@ ProviderOpt = Annotated[
     typer.Option(help="anthropic or local (default: anthropic if ANTHROPIC_API_KEY is set)."),
 ]
 WorkspaceOpt = Annotated[Path, typer.Option(help="Directory the agents' file tools work in.")]
+TimeoutOpt = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option("--timeout", help="Seconds one model request may take before it fails (default 120)."),
+]
 NoSandboxOpt = Annotated[
     bool,
     typer.Option(
@@ -76,6 +83,7 @@ class RunOptions:
     permission_mode: str | None = None
     settings: str | None = None
     no_sandbox: bool = False
+    timeout: float | None = None
 
     def validate(self) -> None:
         if self.provider not in (None, *get_args(ProviderName)):
@@ -87,6 +95,8 @@ class RunOptions:
             raise UserError(f"--workspace {self.workspace} is not a directory")
         if self.settings is not None and not Path(self.settings).is_file():
             raise UserError(f"--settings {self.settings}: no such file")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UserError(f"--timeout must be a positive number of seconds, not {self.timeout}")
 
 
 def _budget(max_cost: float | None, max_delegation_cost: float | None) -> Budget | None:
@@ -107,11 +117,25 @@ def _policy(options: RunOptions) -> PermissionPolicy:
     return PermissionPolicy.of(load_settings(files), mode=mode, sandbox=not options.no_sandbox)
 
 
+_ANSWERS: dict[str, Answer] = {
+    "y": "allow", "yes": "allow", "n": "deny", "no": "deny", "": "deny", "a": "always", "always": "always"
+}  # fmt: skip
+
+
 async def _ask_on_terminal(request: PermissionRequest) -> Answer:
-    err.print(styled((request["agent"], "bold"), f" wants to run: {request['summary']}"), soft_wrap=True)
-    err.print(f"  ({request['reason']}; always = {request['rule']})", style="dim", soft_wrap=True)
-    choice = await asyncio.to_thread(Prompt.ask, "Allow?", choices=["y", "n", "always"], default="n", console=err)
-    return {"y": "allow", "always": "always"}.get(choice, "deny")  # type: ignore[return-value]
+    """Show what would happen and ask: y/yes, n/no (the default), a/always (this exact rule, this run)."""
+    err.print(styled((request["agent"], "bold"), f" wants to run {request['tool']}:"), soft_wrap=True)
+    for line in request.get("preview", request["summary"]).splitlines():
+        err.print(f"    {line}", soft_wrap=True)
+    err.print(f"  ({request['reason']})", style="dim", soft_wrap=True)
+    err.print(f"  always = allow {request['rule']} for the rest of this run", style="dim", soft_wrap=True)
+    with _WAITING[-1].paused() if _WAITING else nullcontext():
+        while True:
+            question = Text("Allow? [y/N/a]")  # Text: rich would read "[y/N/a]" as markup
+            choice = await asyncio.to_thread(Prompt.ask, question, console=err, default="", show_default=False)
+            if choice.strip().lower() in _ANSWERS:
+                return _ANSWERS[choice.strip().lower()]
+            err.print("answer y (yes), n (no) or a (always)")
 
 
 def _orchestrator(
@@ -121,6 +145,8 @@ def _orchestrator(
     options.validate()
     agents = load([Path(d) for d in options.agents_dirs])
     settings = Settings.from_env()
+    if options.timeout is not None:
+        settings = replace(settings, request_timeout_s=options.timeout)
     provider, why = select_provider(cast(ProviderName | None, options.provider), settings=settings)
     err.print(why, style="dim")
     return Orchestrator(
@@ -130,24 +156,43 @@ def _orchestrator(
     )  # fmt: skip
 
 
-def _describe(event: ProgressEvent) -> Text | None:
-    indent = "  " * event.get("depth", 0)
-    agent, detail = (event.get("agent", "?"), "bold"), event.get("detail", "")
-    revise = f" - {detail}" if event.get("decision") == "revise" else ""
-    lines = {
-        "route": ("routed to ", agent, f" (confidence {event.get('confidence', 0):.2f}): {detail}"),
-        "delegate": (f"{indent}↳ delegating to ", agent, f": {detail}"),
-        "verdict": (f"{indent}  review of {agent[0]}, round {event.get('round')}: ",
-                    (str(event.get("decision")), "bold"), revise),
-        "returned": (f"{indent}✓ {agent[0]} done ({detail})",),
-        "refused": (f"{indent}✗ delegation to {agent[0]} refused: {detail}",),
-        "failed": (f"{indent}✗ {agent[0]} failed: {detail}",),
-        "turn": (f"{indent}{agent[0]} is working (turn {event.get('round')})",),
-        "tool": (f"{indent}  {agent[0]} uses {detail}",),
-        "permission": (f"{indent}  permission for {agent[0]}: {detail}{_hint(event)}",),
-    }  # fmt: skip
-    parts = lines.get(event.get("event", ""))
-    return styled(*parts) if parts else None
+class _Printer:
+    """Progress lines on stderr. Lines of parallel juniors are told apart by their delegation's short id
+    and description; refused, denied and unapproved work prints with a ✗."""
+
+    def __init__(self) -> None:
+        self.delegations: dict[str, str] = {}
+
+    def label(self, event: ProgressEvent) -> str:
+        path = str(event.get("delegation") or "")
+        call_id = path.rstrip("/").rsplit("/", 1)[-1] if path else str(event.get("call_id", ""))
+        if event.get("event") == "delegate":
+            self.delegations[call_id] = str(event.get("detail", ""))
+        description = self.delegations.get(call_id, str(event.get("description", "")))
+        return f"[{call_id[-6:]} {description[:32]}] " if call_id and description else ""
+
+    def line(self, event: ProgressEvent) -> Text | None:
+        kind = event.get("event", "")
+        indent, tag = "  " * event.get("depth", 0), self.label(event) if kind != "route" else ""
+        agent, detail = (event.get("agent", "?"), "bold"), event.get("detail", "")
+        name = agent[0]
+        revise = f" - {detail}" if event.get("decision") == "revise" else ""
+        unapproved = f"✗ {name} not approved after {event.get('round')} rounds: {event.get('reason', '')}"
+        lines = {
+            "route": ("routed to ", agent, f" (confidence {event.get('confidence', 0):.2f}): {detail}"),
+            "delegate": (f"{indent}↳ {tag}delegating to ", agent),
+            "verdict": (f"{indent}  {tag}review of {name}, round {event.get('round')}: ",
+                        (str(event.get("decision")), "bold"), revise),
+            "returned": (f"{indent}{tag}" + (f"✓ {name} done (approved)" if detail == "approved" else unapproved),),
+            "refused": (f"{indent}{tag}✗ delegation to {name} refused: {detail}",),
+            "failed": (f"{indent}{tag}✗ {name} failed: {detail}",),
+            "turn": (f"{indent}{tag}{name} is working (turn {event.get('round')})",),
+            "tool": (f"{indent}  {tag}{name} uses {detail}",),
+            "denied": (f"{indent}  {tag}✗ {name}: {detail} refused: {event.get('reason', '')}",),
+            "permission": (f"{indent}  {tag}permission for {name}: {detail}{_hint(event)}",),
+        }  # fmt: skip
+        parts = lines.get(kind)
+        return styled(*parts) if parts else None
 
 
 def _hint(event: ProgressEvent) -> str:
@@ -155,13 +200,74 @@ def _hint(event: ProgressEvent) -> str:
     return f" ({event['hint']})" if event.get("answer") == "deny" and event.get("hint") else ""
 
 
+class _Waiting:
+    """On a terminal, a status line with the time since the last event (a long model call shows it is
+    alive); elsewhere nothing."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.what = "starting"
+        self._status = err.status(Text(self.what)) if err.is_terminal else None
+
+    def saw(self, event: ProgressEvent) -> None:
+        self.since = time.monotonic()
+        if event.get("event") == "turn":
+            self.what = f"{event.get('agent')} is thinking (turn {event.get('round')})"
+        elif event.get("event") == "tool":
+            self.what = f"{event.get('agent')} runs {event.get('detail')}"
+
+    async def tick(self) -> None:
+        while self._status is not None:
+            self._status.update(Text(f"{self.what} · {time.monotonic() - self.since:.0f} s"))
+            await asyncio.sleep(1)
+
+    def __enter__(self) -> _Waiting:
+        if self._status is not None:
+            self._status.start()
+        _WAITING.append(self)
+        return self
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Off while the user answers a question (a live status would draw over the prompt)."""
+        if self._status is not None:
+            self._status.stop()
+        try:
+            yield
+        finally:
+            if self._status is not None:
+                self._status.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        _WAITING.remove(self)
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+_WAITING: list[_Waiting] = []
+"""The status line of the run being shown, if any (paused while a permission is asked)."""
+
+
 async def _show(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
-    async for item in items:
-        if isinstance(item, RunResult):
-            return item
-        if line := _describe(item):
-            err.print(line, soft_wrap=True)
+    printer = _Printer()
+    with _Waiting() as waiting:
+        ticker = asyncio.ensure_future(waiting.tick())
+        try:
+            async for item in items:
+                if isinstance(item, RunResult):
+                    return item
+                waiting.saw(item)
+                if line := printer.line(item):
+                    err.print(line, soft_wrap=True)
+        finally:
+            ticker.cancel()
     raise OrchestrateError("the run ended without a result")
+
+
+EXIT_CODES: dict[str, int] = {"completed": 0, "failed": 1, "budget_exceeded": 1, "incomplete": 3}
+"""`orchestrate run` / `resume`: 0 completed, 3 incomplete (finished, with issues), 1 failed or stopped at a
+budget (resumable), 2 bad input, 130 / 143 interrupted by SIGINT / SIGTERM (resumable)."""
 
 
 def _money(usage: dict[str, Any] | Any) -> str:
@@ -169,18 +275,77 @@ def _money(usage: dict[str, Any] | Any) -> str:
     return f"${usage.get('cost_usd', 0):.4f}" + (f" ({parts})" if parts else "")
 
 
-def _report(result: RunResult, as_json: bool) -> None:
+def _tokens(usage: Mapping[str, Any]) -> str:
+    """Input counts every prompt token, cached or not; cache reads are shown apart (as `show` does)."""
+    cached = int(usage.get("cache_read_tokens", 0))
+    sent = int(usage.get("input_tokens", 0)) + cached + int(usage.get("cache_write_tokens", 0))
+    return f"{sent} input ({cached} read from cache) / {usage.get('output_tokens', 0)} output tokens"
+
+
+def _resume_hint(result: RunResult, budget: Budget | None) -> str:
+    """The exact command that continues the run (with a cap that lets it go on, after a budget stop)."""
+    command = f"orchestrate resume {result.run_id}"
+    if result.status != "budget_exceeded":
+        return command
+    spent = float(result.usage.get("cost_usd", 0))
+    cap = budget.max_cost if budget and budget.max_cost else spent
+    more = f" --max-cost {max(cap * 2, spent + 0.01):.2f}"
+    if budget and budget.max_delegation_cost and "delegation" in (result.error or ""):
+        more = f" --max-delegation-cost {budget.max_delegation_cost * 2:.2f}"
+    return command + more
+
+
+def _report(result: RunResult, as_json: bool, budget: Budget | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     usage = result.usage
-    tokens = f"{usage.get('input_tokens', 0)} input / {usage.get('output_tokens', 0)} output tokens"
-    if result.status != "completed":
+    if result.status in ("failed", "budget_exceeded"):
         err.print(styled((f"run {result.run_id} {result.status}:", "red"), f" {result.error}"), soft_wrap=True)
-        err.print(f"spent {_money(usage)}; continue with: orchestrate resume {result.run_id}", soft_wrap=True)
-        raise typer.Exit(1)
+        err.print(f"spent {_money(usage)}; continue with: {_resume_hint(result, budget)}", soft_wrap=True)
+        raise typer.Exit(EXIT_CODES[result.status])
     if not as_json:
         sys.stdout.write(result.final.rstrip() + "\n")
-    err.print(f"run {result.run_id}: {tokens}, {_money(usage)}", style="dim", soft_wrap=True)
+    if result.files_changed:
+        err.print(f"files changed: {', '.join(result.files_changed)}", soft_wrap=True)
+    for issue in result.issues:
+        err.print(styled(("✗ ", "red"), f"{issue['kind']}: {issue['agent']}: {issue['what']}: {issue['reason']}"),
+                  soft_wrap=True)  # fmt: skip
+    if result.status == "incomplete":
+        err.print(styled((f"run {result.run_id} incomplete:", "yellow"), f" {len(result.issues)} issue(s)"))
+    err.print(f"run {result.run_id}: {_tokens(usage)}, {_money(usage)}", style="dim", soft_wrap=True)
+    if result.status != "completed":
+        raise typer.Exit(EXIT_CODES[result.status])
+
+
+T = TypeVar("T")
+
+
+def _until_stopped(coroutine: Coroutine[Any, Any, T], saved: str) -> T:
+    """Run to the end; SIGINT or SIGTERM saves the run as interrupted and exits saying how to resume."""
+    signum = signal.SIGINT
+
+    async def main() -> T:
+        task = asyncio.ensure_future(coroutine)
+
+        def stop(received: signal.Signals) -> None:
+            nonlocal signum
+            signum = received
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig)
+        return await task
+
+    try:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print(f"interrupted ({signal.Signals(signum).name}): {saved}")
+        raise typer.Exit(128 + int(signum)) from None
+
+
+def _saved(run_id: str) -> str:
+    return f"run {run_id} saved; continue with: orchestrate resume {run_id}"
 
 
 def run(
@@ -200,21 +365,26 @@ def run(
         typer.Option("--trace-html", help="Write the run's HTML trace to FILE when it ends (also when it fails)."),
     ] = None,
     no_sandbox: NoSandboxOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
-    """Run a task: route it, let the agents work and delegate, print the final answer."""
+    """Run a task: route it, let the agents work and delegate, print the final answer. Exit 0 completed,
+    3 incomplete (finished with issues), 1 failed or stopped at a budget, 2 bad input, 130/143 interrupted."""
     options = RunOptions(
         str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider,
-        permission_mode, str(settings_file.resolve()) if settings_file else None, no_sandbox,
+        permission_mode, str(settings_file.resolve()) if settings_file else None, no_sandbox, timeout,
     )  # fmt: skip
     try:
         budget = _budget(max_cost, max_delegation_cost)
         orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty())
-        result = asyncio.run(_show(orchestrator.astream(task, agent=agent, budget=budget)))
+        run_id = uuid.uuid4().hex[:12]
+        result = _until_stopped(
+            _show(orchestrator.astream(task, agent=agent, budget=budget, run_id=run_id)), _saved(run_id)
+        )
     except OrchestrateError as exc:
         fail(str(exc))
     if trace_html is not None:
         write_trace_html(orchestrator.store, result.run_id, trace_html)
-    _report(result, as_json)
+    _report(result, as_json, budget)
 
 
 def resume(
@@ -227,9 +397,13 @@ def resume(
     ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though another process seems to hold the run.")
+    ] = False,
 ) -> None:
     """Continue an interrupted, failed or budget-stopped run where it stopped, with the permission rules
-    it recorded when it started (unless --settings is given again)."""
+    it recorded when it started (unless --settings is given again). A run another live process holds is
+    refused, naming it, unless --force."""
     try:
         with open_store(db) as store:
             record = store.run(run_id)
@@ -243,10 +417,12 @@ def resume(
             policy = PermissionPolicy.from_record(recorded)
         orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty(), policy=policy)
         budget = _budget(max_cost, max_delegation_cost)
-        result = asyncio.run(_show(orchestrator.aresume(run_id, budget=budget)))
+        result = _until_stopped(_show(orchestrator.aresume(run_id, budget=budget, force=force)), _saved(run_id))
     except OrchestrateError as exc:
         fail(str(exc))
-    _report(result, as_json)
+    _report(
+        result, as_json, budget or Budget(record.options.get("max_cost"), record.options.get("max_delegation_cost"))
+    )
 
 
 def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
@@ -258,21 +434,32 @@ def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         fail(str(exc))
     if as_json:
         rows = [
-            {"run_id": r.run_id, "task": r.task, "status": r.status, "started": r.started, "cost_usd": r.cost_usd}
+            {"run_id": r.run_id, "task": r.task, "status": r.status, "started": r.started, "cost_usd": r.cost_usd,
+             "replay_of": r.options.get("replay_of")}
             for r in records
-        ]
+        ]  # fmt: skip
         sys.stdout.write(json.dumps(rows) + "\n")
         return
     for r in records:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started))
-        sys.stdout.write(f"{r.run_id}\t{r.status}\t${r.cost_usd:.4f}\t{started}\t{r.task[:80]}\n")
+        task = f"(replay of {r.options['replay_of']}) {r.task}" if r.options.get("replay_of") else r.task
+        sys.stdout.write(f"{r.run_id}\t{r.status}\t${r.cost_usd:.4f}\t{started}\t{task[:80]}\n")
 
 
-async def _run_batch(orchestrator: Orchestrator, tasks: list[str], concurrency: int) -> list[RunResult]:
+async def _run_batch(
+    orchestrator: Orchestrator, tasks: list[str], concurrency: int, budget: Budget | None
+) -> list[RunResult]:
+    """Each run's JSON line goes out the moment it ends, so a later failure loses nothing finished."""
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
         bar = progress.add_task("tasks", total=len(tasks))
-        return await orchestrator.abatch(tasks, max_concurrency=concurrency, on_result=lambda _: progress.advance(bar))
+
+        def done(result: RunResult) -> None:
+            sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            progress.advance(bar)
+
+        return await orchestrator.abatch(tasks, max_concurrency=concurrency, on_result=done, budget=budget)
 
 
 def batch(
@@ -284,23 +471,28 @@ def batch(
     provider: ProviderOpt = None,
     db: DbOpt = None,
     no_sandbox: NoSandboxOpt = False,
+    timeout: TimeoutOpt = None,
+    max_cost: MaxCostOpt = None,
+    max_delegation_cost: DelegationCostOpt = None,
 ) -> None:
-    """Run many tasks, each its own resumable run; one JSON line per run on stdout."""
+    """Run many tasks, each its own resumable run; one JSON line per run on stdout as it ends. Exit code:
+    the worst of the runs' (0 all completed, 3 some incomplete, 1 some failed)."""
     options = RunOptions(
         str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider, permission_mode,
-        no_sandbox=no_sandbox,
+        no_sandbox=no_sandbox, timeout=timeout,
     )  # fmt: skip
     try:
         if max_concurrency < 1:
             raise UserError(f"--max-concurrency must be at least 1, not {max_concurrency}")
         tasks = [task for _, task in iter_task_lines(file.read_bytes().splitlines(), str(file))]
+        budget = _budget(max_cost, max_delegation_cost)
         orchestrator = _orchestrator(options, db, interactive=False)
-        results = asyncio.run(_run_batch(orchestrator, tasks, max_concurrency))
+        unfinished = "the unfinished runs are saved as interrupted; `orchestrate runs` lists them, `resume` continues"
+        results = _until_stopped(_run_batch(orchestrator, tasks, max_concurrency, budget), unfinished)
     except OSError as exc:
         fail(f"{file}: {exc.strerror}")
     except OrchestrateError as exc:
         fail(str(exc))
-    for result in results:
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    if any(r.status != "completed" for r in results):
-        raise typer.Exit(1)
+    codes = [EXIT_CODES.get(r.status, 1) for r in results]
+    if any(codes):
+        raise typer.Exit(1 if 1 in codes else 3)

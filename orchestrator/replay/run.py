@@ -30,6 +30,7 @@ from orchestrator.errors import UserError
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.ledger import Budget
 from orchestrator.loader import AgentSet, load_agents
+from orchestrator.pricing import PriceTable
 from orchestrator.providers import ModelProvider
 from orchestrator.replay.provider import ReplayProvider, recorded_model_ids, recorded_provider_name
 from orchestrator.replay.recording import Divergence, Recording, ReplayDivergence
@@ -125,10 +126,14 @@ def _orchestrator(
     provider = ReplayProvider(recording, str(workspace), name, recorded_model_ids(recording.calls), setup.live)
     kept = {k: v for k, v in record.options.items() if k not in ("agent", "max_cost", "max_delegation_cost")}
     options = {**kept, "workspace": str(workspace), "replay_of": record.run_id, "from_step": recording.from_step}
+    free = PriceTable(as_of="replay", models={}, families={}) if setup.live is None else None  # nothing was paid
+    permissions = setup.permissions
+    if permissions is None and isinstance(record.options.get("permissions"), dict):
+        permissions = PermissionPolicy.from_record(record.options["permissions"])
     return Orchestrator(
-        setup.agents, provider=provider, workspace=workspace, settings=setup.settings, permissions=setup.permissions,
+        setup.agents, provider=provider, workspace=workspace, settings=setup.settings, permissions=permissions,
         router=_router(setup.agents, events, recording), ask=_recorded_answers(events),
-        db=store.target, options=options,
+        db=store.target, options=options, prices=free,
     )  # fmt: skip
 
 

@@ -19,6 +19,8 @@ def check_task(task: object, argument: str = "TASK") -> str:
     """Refuse what cannot be routed, naming the argument (or FILE:LINE) at fault."""
     if not isinstance(task, str):
         raise UserError(f"{argument}: expected text, got {type(task).__name__}")
+    if bad := next((i for i, ch in enumerate(task) if "\ud800" <= ch <= "\udfff"), None):
+        raise UserError(f"{argument}: not valid UTF-8 (an undecodable byte at character {bad + 1})")
     if not task.strip():
         raise UserError(f"{argument}: the task is empty")
     if len(task) > MAX_TASK_CHARS:

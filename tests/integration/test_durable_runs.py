@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.claude_team import FINAL, SUBTASKS, team_responder
 from tests.support.messages_server import Fault, MessagesServer, RecordedRequest, Reply
+from tests.support.waiting import wait_for
 
 SLOW_PATH = "rag/retrieve.py"
 
@@ -38,15 +39,6 @@ def _is_junior_first_turn(request: RecordedRequest, path: str) -> bool:
 
 def _is_review(request: RecordedRequest, path: str) -> bool:
     return (request.body.get("tool_choice") or {}).get("name") == "Verdict" and path in json.dumps(request.body)
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll an observable state (not a timing assertion): fail with `what` if it never happens."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class HeldJunior:
@@ -79,8 +71,8 @@ def test_sigkill_during_parallel_delegation_then_resume_repeats_no_finished_subt
     process = subprocess.Popen(_orchestrate(*run, db=db), env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     fast = next(path for path in SUBTASKS if path != SLOW_PATH)
-    _wait_for(lambda: any(_is_review(r, fast) for r in server.requests), "the fast junior's review")
-    _wait_for(lambda: (tmp_path / fast).exists(), "the fast junior's file")
+    wait_for(lambda: any(_is_review(r, fast) for r in server.requests), "the fast junior's review")
+    wait_for(lambda: (tmp_path / fast).exists(), "the fast junior's file")
     time.sleep(0.5)  # let the finished branch's checkpoint write land before the kill
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
@@ -89,7 +81,7 @@ def test_sigkill_during_parallel_delegation_then_resume_repeats_no_finished_subt
     listed = subprocess.run(_orchestrate("runs", "--json", db=db), env=env, capture_output=True,
                             text=True, check=True)  # fmt: skip
     [record] = json.loads(listed.stdout)
-    assert record["status"] == "running"
+    assert record["status"] == "interrupted"  # its process is gone: the lease says so at once
     resumed = subprocess.run(_orchestrate("resume", record["run_id"], "--json", db=db), env=env,
                              cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr

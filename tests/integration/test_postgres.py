@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from orchestrator import FixedProvider, Orchestrator, load_agents
 from orchestrator.cli import app
 from orchestrator.ledger import Budget
-from orchestrator.run_store import default_db_path
+from orchestrator.run_store import default_db_path, this_owner
 from orchestrator.run_store_pg import PostgresRunStore
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
 
@@ -114,7 +114,7 @@ def test_the_cli_reads_runs_from_a_postgres_url_given_by_flag_or_environment(
 
 def test_a_dropped_connection_fails_one_call_and_is_reopened_for_the_next(postgres_url: str) -> None:
     with PostgresRunStore(postgres_url) as store:
-        store.start_run("r", "t", {})
+        store.start_run("r", "t", {}, this_owner())
         with psycopg.connect(postgres_url, autocommit=True) as admin:  # as a server restart would
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
                           "AND datname = current_database()")  # fmt: skip

@@ -36,6 +36,7 @@ __all__ = [
     "Fault",
     "Message",
     "MessagesServer",
+    "Raw",
     "RecordedRequest",
     "Reply",
     "Responder",
@@ -91,7 +92,16 @@ class Fault:
     retry_after_ms: int | None = None
 
 
-Reply = Message | Fault
+@dataclass(frozen=True)
+class Raw:
+    """A reply of arbitrary bytes (a broken proxy's 200 with an HTML page, say)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html"
+
+
+Reply = Message | Fault | Raw
 Responder = Callable[[dict[str, Any]], Reply]
 
 
@@ -318,6 +328,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = owner.responder(body)
             if isinstance(reply, Fault):
                 return _fault_response(reply)
+            if isinstance(reply, Raw):
+                return _Response(reply.status, reply.body, reply.content_type)
             time.sleep(reply.delay)
             return _render(reply, body, len(raw))
         except Exception as exc:  # noqa: BLE001 - kept in server.errors and answered loudly

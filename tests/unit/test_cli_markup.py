@@ -61,7 +61,7 @@ async def test_progress_lines_and_show_print_markup_like_text_as_written(
         result = await _show(orchestrator.astream(f"task {HOSTILE}", agent=SENIOR))
     model.assert_complete()
     printed = capsys.readouterr().err
-    assert f"delegating to {JUNIOR}: fix {HOSTILE}" in printed
+    assert f"fix {HOSTILE}] delegating to {JUNIOR}" in printed
     assert f"revise - say {HOSTILE}" in printed
     assert result.final == f"final {HOSTILE}"
     shown = CliRunner().invoke(app, ["show", result.run_id, "--format", "tree"])
@@ -86,15 +86,23 @@ def test_errors_hints_and_warnings_keep_their_brackets(tmp_path: Path, capsys: p
 async def test_a_permission_ask_shows_the_command_as_written(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *args, **kwargs: "n")
+    answers, prompts = iter(["maybe", "a"]), []
+
+    def ask(question: object, **kwargs: object) -> str:
+        prompts.append(str(question))  # a Text: rich would read "[y/N/a]" in a plain string as markup
+        return next(answers)
+
+    monkeypatch.setattr("rich.prompt.Prompt.ask", ask)
     request = PermissionRequest(
         tool="Bash", agent=JUNIOR, depth=1, summary=f"Bash: echo {HOSTILE}", reason=f"default mode asks {HOSTILE}",
-        hint=f"add {HOSTILE}", rule=f"Bash(echo {HOSTILE})",
+        hint=f"add {HOSTILE}", preview=f"echo {HOSTILE}", rule=f"Bash(echo {HOSTILE})",
     )  # fmt: skip
-    assert await _ask_on_terminal(request) == "deny"
+    assert await _ask_on_terminal(request) == "always"
     printed = capsys.readouterr().err
-    assert f"wants to run: Bash: echo {HOSTILE}" in printed
-    assert f"(default mode asks {HOSTILE}; always = Bash(echo {HOSTILE}))" in printed
+    assert f"{JUNIOR} wants to run Bash:\n    echo {HOSTILE}" in printed
+    assert f"(default mode asks {HOSTILE})" in printed
+    assert f"always = allow Bash(echo {HOSTILE}) for the rest of this run" in printed
+    assert "answer y (yes), n (no) or a (always)" in printed and prompts == ["Allow? [y/N/a]"] * 2
 
 
 def test_models_list_shows_a_file_name_with_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@ tests/support/postgres_server.py). The same assertions on both are what lets `--
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.run_store import CallRecord, RunStore, default_db_path, open_store
+from orchestrator.run_store import CallRecord, RunStore, ToolCallJournal, default_db_path, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, redact_url
 
 pytest_plugins = ["tests.support.postgres_server"]
@@ -49,7 +51,7 @@ def opened(target: str) -> Iterator[Opener]:
 def test_a_run_is_recorded_finished_and_resumed(opened: Opener) -> None:
     store = opened()
     before = time.time()
-    store.start_run("r1", "train a model", {"workspace": "/w", "max_cost": 2.5})
+    store.start_run("r1", "train a model", {"workspace": "/w", "max_cost": 2.5}, this_owner())
     store.start_run("r1", "ignored: a run starts once", {})
     record = store.run("r1")
     assert (record.task, record.status, record.options) == (
@@ -62,11 +64,45 @@ def test_a_run_is_recorded_finished_and_resumed(opened: Opener) -> None:
     stopped = store.run("r1")
     assert (stopped.status, stopped.error, stopped.final) == ("budget_exceeded", "cap reached", None)
     assert stopped.finished is not None and stopped.finished >= stopped.started
-    store.mark_running("r1", agent="senior")
-    assert (store.run("r1").status, store.run("r1").error, store.run("r1").agent) == ("running", None, "senior")
-    store.mark_running("r1")  # no agent given: the recorded one stays
+    store.claim("r1", this_owner())
+    assert (store.run("r1").status, store.run("r1").error, store.run("r1").owner) == ("running", None, this_owner())
     store.finish_run("r1", "completed", final="done")
-    assert (store.run("r1").agent, store.run("r1").final) == ("senior", "done")
+    assert (store.run("r1").final, store.run("r1").owner) == ("done", None)
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_died_reads_as_interrupted(opened: Opener) -> None:
+    store = opened()
+    store.start_run("gone", "t", {}, f"{socket.gethostname()}:{_dead_pid()}")
+    store.start_run("stale", "t", {}, "another-host:1")
+    assert store.run("gone").status == "interrupted"
+    assert store.run("stale").status == "running"  # another machine's fresh heartbeat: alive for now
+    store.claim("gone", this_owner())  # a dead owner's lease is free to take
+    assert store.run("gone").status == "running"
+
+
+def test_a_live_lease_refuses_a_second_resume_unless_forced(opened: Opener) -> None:
+    store = opened()
+    store.start_run("r", "t", {}, "another-host:42")
+    with pytest.raises(UserError, match=r"run r is running in another-host:42 \(heartbeat \d+ s ago\)"):
+        store.claim("r", this_owner())
+    store.claim("r", this_owner(), force=True)
+    assert store.run("r").owner == this_owner()
+
+
+def test_side_effecting_tool_calls_are_journaled(opened: Opener) -> None:
+    store = opened()
+    store.start_run("r", "t", {}, this_owner())
+    assert store.tool_call("r", "c1") is None
+    store.tool_started("r", "c1")
+    assert store.tool_call("r", "c1") == ToolCallJournal(finished=False, result="", ok=False)
+    store.tool_finished("r", "c1", "Exit code: 0", True)
+    assert store.tool_call("r", "c1") == ToolCallJournal(finished=True, result="Exit code: 0", ok=True)
 
 
 def test_calls_round_trip_in_order_with_totals(opened: Opener) -> None:

@@ -85,7 +85,8 @@ async def recorded(tmp_path: Path) -> Recorded:
     result = await orchestrator.arun("write the results report", agent=SENIOR)
     orchestrator.store.close()
     model.assert_complete()
-    assert result.status == "completed" and result.final == FINAL
+    assert result.status == "incomplete" and result.final == FINAL  # the Task to "nobody" was refused
+    assert [(i["kind"], i["what"]) for i in result.issues] == [("refused", "ask nobody")]
     return Recorded(result.run_id, tmp_path / "runs.sqlite", agents, tmp_path)
 
 
@@ -104,7 +105,7 @@ def test_trace_tree_has_delegations_briefs_tools_and_verdicts(recorded: Recorded
     trace = _trace(recorded)
     assert trace.route is not None and (trace.route.agent, trace.route.method) == (SENIOR, "forced")
     root = trace.root
-    assert (root.agent, root.status, [c.step for c in root.calls]) == (SENIOR, "completed", [0, 6])
+    assert (root.agent, root.status, [c.step for c in root.calls]) == (SENIOR, "incomplete", [0, 6])
     report, bogus = root.children
     assert (report.agent, report.title, report.brief, report.status) == (
         JUNIOR, "write the report", BRIEF["prompt"], "approved",
@@ -127,7 +128,7 @@ def test_trace_tree_has_delegations_briefs_tools_and_verdicts(recorded: Recorded
 
 def test_json_has_totals_and_every_call(recorded: Recorded) -> None:
     data = json.loads(render_json(_trace(recorded)))
-    assert data["totals"]["calls"] == 7 and data["status"] == "completed"
+    assert data["totals"]["calls"] == 7 and data["status"] == "incomplete"
     children = data["root"]["children"]
     assert [c["status"] for c in children] == ["approved", "refused"]
     assert [v["decision"] for v in children[0]["verdicts"]] == ["revise", "approve"]
@@ -187,7 +188,7 @@ async def test_replay_reproduces_the_run_without_a_model(recorded: Recorded) -> 
         recorded.run_id, db=recorded.db, agents=recorded.agents, permissions=PermissionPolicy(mode="acceptEdits")
     )
     assert report.same and report.divergence is None and report.unused == ()
-    assert (report.replayed, report.live, report.final, report.status) == (7, 0, FINAL, "completed")
+    assert (report.replayed, report.live, report.final, report.status) == (7, 0, FINAL, "incomplete")
     store = RunStore(recorded.db)
     assert store.run(report.run_id).options["replay_of"] == recorded.run_id
     assert [c.request_hash for c in store.calls(report.run_id)] == [

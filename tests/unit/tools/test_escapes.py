@@ -241,6 +241,7 @@ def _swapper(link: Path, outside: Path, stop: threading.Event) -> threading.Thre
                 shutil.rmtree(link, ignore_errors=True)
             with contextlib.suppress(OSError):
                 os.rename(parked, link)
+            stop.wait(0.0002)  # leave the real directory in place a moment, so both outcomes happen
 
     thread = threading.Thread(target=flip, daemon=True)
     thread.start()

@@ -56,9 +56,9 @@ async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answere
     workspace.mkdir()
     result, events = await run("design a RAG pipeline", workspace, provider)
 
-    # honest outcome: completed only if every delegation was approved, else incomplete with each one listed
+    # honest outcome: completed only with nothing unapproved or denied, else incomplete with each one listed
     unapproved = [d["id"] for d in result.delegations if d["status"] != "approved"]
-    assert result.status == ("incomplete" if unapproved else "completed"), result.error
+    assert result.status == ("incomplete" if result.issues else "completed"), result.error
     assert [i["call_id"] for i in result.issues if i["kind"] == "unapproved"] == unapproved
     assert result.route is not None
     assert result.route["agent"] == "senior-ml-engineer"

@@ -9,7 +9,7 @@ TASK ?= design a RAG pipeline
 WORKSPACE ?= out
 ORCHESTRATE_FLAGS ?=
 
-.PHONY: install dev sysdeps lint test run
+.PHONY: install dev sysdeps sandbox lint test run
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ dev: $(BIN)/python
 sysdeps:
 	bash scripts/sysdeps.sh
 
+sandbox:
+	bash scripts/sysdeps.sh bubblewrap
+
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,7 +42,7 @@ test: lint sysdeps
 
 # The main job on the embedded default: fetch + verify the local models, then run in ./out (a scratch
 # workspace, so agents never write into this checkout). With ANTHROPIC_API_KEY set it runs on Claude.
-run: install
+run: install sandbox
 	$(BIN)/orchestrate models pull
 	mkdir -p $(WORKSPACE)
 	$(BIN)/orchestrate run --permission-mode acceptEdits --workspace $(WORKSPACE) $(ORCHESTRATE_FLAGS) "$(TASK)"

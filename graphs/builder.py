@@ -18,7 +18,7 @@ from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.route import route_task
 from orchestrator.graphs.routers import route_to_agent
-from orchestrator.graphs.state import RunState
+from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.ledger import Ledger
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router
@@ -39,8 +39,11 @@ def build_graph(
     tools: Mapping[str, ToolSpec[Any]] | None = None,
     permissions: PermissionPolicy | None = None,
     ledger: Ledger | None = None,
-) -> StateGraph[RunState, RunContext, RunState, RunState]:
-    """Build the orchestration graph for these agents; compile it with your checkpointer."""
+    workspace_root: Path | str | None = None,
+) -> StateGraph[RunState, RunContext, RunInput, RunState]:
+    """Build the orchestration graph for these agents; compile it with your checkpointer. Tools work in
+    `workspace`, or, with `workspace_root`, each thread in its own directory under it; a run's context
+    (RunContext) may choose either for itself."""
     deps = Deps(
         agents=dict(agents),
         provider=provider,
@@ -50,8 +53,9 @@ def build_graph(
         settings=settings or Settings(),
         permissions=permissions or PermissionPolicy(),
         ledger=ledger,
+        workspace_root=None if workspace_root is None else Path(workspace_root).expanduser().resolve(),
     )
-    graph = StateGraph(RunState, context_schema=RunContext)
+    graph = StateGraph(RunState, context_schema=RunContext, input_schema=RunInput)
     graph.add_node("route", partial(route_task, deps=deps))
     for name in deps.agents:
         graph.add_node(name, deps.agent_loop)

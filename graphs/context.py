@@ -1,33 +1,112 @@
 """What a run tells every node, carried by LangGraph's runtime context (`context_schema=RunContext`).
 
-The runner builds one per run and passes it to `astream(..., context=...)` (LangGraph Server builds the
-same from an assistant's or a run's context). The delegate node hands its review branch a copy with the
-delegation path extended, so every model call knows where in the delegation tree it happens.
+Its fields are the run's configuration, exactly what LangGraph Server's Studio renders, an assistant stores
+and a run may override (`context={...}`); the CLI and the Python API build the same object. The run's
+identity is its thread: the run id is the thread id. The delegate node hands its review branch a copy
+with the delegation path extended, so every model call knows where in the delegation tree it happens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import re
+from pathlib import Path
+from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import get_runtime
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from orchestrator.errors import UserError
 from orchestrator.ledger import Budget
+from orchestrator.tools.permission_rules import PermissionMode, parse_settings
+from orchestrator.tools.permissions import PermissionPolicy
 
-__all__ = ["RunContext", "current_context"]
+__all__ = ["RunContext", "current_context", "thread_id"]
+
+_THREAD_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-@dataclass(frozen=True)
-class RunContext:
-    run_id: str = ""
-    """The run the model calls are recorded and priced under; "" (a bare graph) records nothing."""
-    budget: Budget = field(default_factory=Budget)
-    """The caps checked before every model call."""
-    delegation: str = ""
-    """Task call ids from the top agent to the running context, each followed by "/" ("id1/id2/")."""
+class RunContext(BaseModel):
+    """A run's configuration. Unset fields fall back to what the graph was built with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workspace_root: str | None = Field(
+        None,
+        description="Directory under which each thread works in its own directory <workspace_root>/<thread id>, "
+        "created on first use.",
+    )
+    permission_mode: PermissionMode | None = Field(
+        None,
+        description="Claude Code's permission mode: default (edits and commands ask), acceptEdits, plan "
+        "(read-only) or bypassPermissions. Unset: settings' permissions.defaultMode, else default.",
+    )
+    settings: dict[str, Any] | None = Field(
+        None,
+        description='Permission rules in Claude Code\'s settings JSON: {"permissions": {"allow": [...], "ask": '
+        '[...], "deny": [...]}, "sandbox": {"enabled": true, "network": false}}.',
+    )
+    max_cost: float | None = Field(None, gt=0, allow_inf_nan=False, description="USD cap for the whole run.")
+    max_delegation_cost: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="USD cap for any one delegation, with what it delegates."
+    )
+    max_revisions: int | None = Field(
+        None, ge=0, le=10, description="Review rounds that may send a delegated result back for revision."
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model alias (opus, sonnet, haiku) -> the model id the provider runs."
+    )
+
+    _workspace: Path | None = PrivateAttr(None)
+    _policy: PermissionPolicy | None = PrivateAttr(None)
+    _delegation: str = PrivateAttr("")
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.settings is not None or self.permission_mode is not None:
+            rules = parse_settings(self.settings or {}, "context.settings")  # a bad rule fails the run's start
+            self._policy = PermissionPolicy.of(rules, mode=self.permission_mode)
+
+    @classmethod
+    def local(
+        cls, *, workspace: Path, policy: PermissionPolicy | None = None, budget: Budget | None = None
+    ) -> RunContext:
+        """The context of a run on this machine (the CLI, the Python API): one exact workspace directory and
+        a policy already read from the settings files and flags."""
+        budget = budget or Budget()
+        context = cls(max_cost=budget.max_cost, max_delegation_cost=budget.max_delegation_cost)
+        context._workspace, context._policy = workspace, policy
+        return context
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(max_cost=self.max_cost, max_delegation_cost=self.max_delegation_cost)
+
+    @property
+    def delegation(self) -> str:
+        """Task call ids from the top agent to the running context, each followed by "/" ("id1/id2/")."""
+        return self._delegation
 
     def delegated(self, call_id: str) -> RunContext:
         """The context of the branch that runs Task call `call_id`."""
-        return replace(self, delegation=f"{self.delegation}{call_id}/")
+        copy = self.model_copy()
+        copy._delegation = f"{self._delegation}{call_id}/"
+        return copy
+
+    def policy(self, default: PermissionPolicy) -> PermissionPolicy:
+        return self._policy or default
+
+    def workspace(self, default: Path, root: Path | None) -> Path:
+        """Where this run's file tools work: the run's own directory, else `<workspace_root>/<thread id>`
+        (the context's root, else the graph's `root`), else the graph's `default` directory."""
+        if self._workspace is not None:
+            return self._workspace
+        chosen = Path(self.workspace_root).expanduser() if self.workspace_root else root
+        if chosen is None:
+            return default
+        thread = thread_id()
+        if not _THREAD_DIR.fullmatch(thread):
+            raise UserError(f"thread id {thread!r} cannot name a workspace directory under {chosen}")
+        return chosen.resolve() / thread
 
 
 def current_context() -> RunContext:
@@ -37,3 +116,11 @@ def current_context() -> RunContext:
     except RuntimeError:  # not inside a runnable (e.g. `orchestrate route`'s tie-break)
         return RunContext()
     return context if isinstance(context, RunContext) else RunContext()
+
+
+def thread_id() -> str:
+    """The running graph's thread (the run id); "" for a graph run without a checkpointer."""
+    try:
+        return str(get_config().get("configurable", {}).get("thread_id") or "")
+    except RuntimeError:
+        return ""

@@ -73,6 +73,7 @@ def _branch_input(brief: Brief, deps: Deps) -> BranchState:
         model=deps.resolve_model(spec, brief["parent_model"]),
         conversation=[HumanMessage(brief["prompt"])],
         round=0,
+        max_revisions=deps.max_revisions(),
         report="",
         files_read={},
         verdicts=[],

@@ -16,7 +16,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, ensure_config
 from pydantic import ValidationError
 
 from orchestrator.errors import ModelCallError
-from orchestrator.graphs.context import RunContext, current_context
+from orchestrator.graphs.context import RunContext, current_context, thread_id
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import emit
 from orchestrator.local.policy import POLICY_KEY
@@ -58,15 +58,15 @@ def request_fingerprint(
 
 
 async def _record(
-    deps: Deps, context: RunContext, reply: AIMessage, request: tuple[str, str], *, agent: str, model: str,
+    deps: Deps, run_id: str, context: RunContext, reply: AIMessage, request: tuple[str, str], *, agent: str, model: str,
     purpose: str, started: float, seconds: float,
 ) -> float:  # fmt: skip
     assert deps.ledger is not None
     tokens = token_counts(reply)
-    cost = deps.ledger.cost(deps.provider.model_id(model), tokens)
+    cost = deps.ledger.cost(deps.model_id(model), tokens)
     response = scrub(json.dumps(message_to_dict(reply), default=str))
-    await deps.ledger.arecord(context.run_id, CallRecord(
-        agent=agent, purpose=purpose, model=deps.provider.model_id(model), delegation=context.delegation,
+    await deps.ledger.arecord(run_id, CallRecord(
+        agent=agent, purpose=purpose, model=deps.model_id(model), delegation=context.delegation,
         started=started, seconds=seconds, input_tokens=tokens.input, output_tokens=tokens.output,
         cache_read_tokens=tokens.cache_read, cache_write_tokens=tokens.cache_write, cost_usd=cost,
         request_hash=request[1], request=request[0], response=response,
@@ -103,10 +103,10 @@ async def call_model(
     """Invoke a chat model once (after the budget check) and record what it cost."""
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), "orchestrate_agent": agent, "orchestrate_purpose": purpose}
-    context = current_context()
-    if deps.ledger is not None and context.run_id:
-        await deps.ledger.acheck(context.run_id, context.delegation, context.budget)
-    request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.workspace))
+    context, run_id = current_context(), thread_id()
+    if deps.ledger is not None and run_id:
+        await deps.ledger.acheck(run_id, context.delegation, context.budget)
+    request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.run_workspace()))
     started, clock = time.time(), time.perf_counter()
     try:
         reply = await runnable.ainvoke(list(messages), config)
@@ -127,9 +127,9 @@ async def call_model(
     reply = masked_reply(reply)
     seconds = round(time.perf_counter() - clock, 3)
     cost = 0.0
-    if deps.ledger is not None and context.run_id:
-        cost = await _record(deps, context, reply, request, agent=agent, model=model, purpose=purpose, started=started,
-                       seconds=seconds)  # fmt: skip
+    if deps.ledger is not None and run_id:
+        cost = await _record(deps, run_id, context, reply, request, agent=agent, model=model, purpose=purpose,
+                             started=started, seconds=seconds)  # fmt: skip
     _announce_policy(reply, agent)
     tokens = token_counts(reply)
     log.info("model_call", agent=agent, model=model, purpose=purpose, seconds=seconds, input_tokens=tokens.input,

@@ -10,6 +10,7 @@ the evidence (tool calls and changed files); the deterministic evidence check ca
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any, Literal
 
@@ -92,16 +93,13 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     """The delegating agent judges the round's result against the brief and the evidence."""
     brief = state["brief"]
     reviewer = deps.agents[brief["parent"]]
-    problems = missing_work(brief, state["report"], state["files_changed"], deps.workspace)
-    request = review_request(
-        brief,
-        state["report"],
-        state["tool_log"],
-        state["files_changed"],
-        workspace=deps.workspace,
-        problems=problems,
-    )
-    chat = deps.provider.chat_model(brief["parent_model"]).bind_tools([VERDICT_SCHEMA], tool_choice=VERDICT_TOOL)
+    workspace = deps.run_workspace()
+    problems = await asyncio.to_thread(missing_work, brief, state["report"], state["files_changed"], workspace)
+    request = await asyncio.to_thread(  # it reads the changed files
+        partial(review_request, workspace=workspace, problems=problems),
+        brief, state["report"], state["tool_log"], state["files_changed"],
+    )  # fmt: skip
+    chat = deps.chat_model(brief["parent_model"]).bind_tools([VERDICT_SCHEMA], tool_choice=VERDICT_TOOL)
     with structlog.contextvars.bound_contextvars(agent=reviewer.name, node="review"):
         reply = await call_model(
             chat,
@@ -131,7 +129,5 @@ def build_branch(deps: Deps) -> StateGraph[BranchState, RunContext, BranchState,
     graph.add_node("review", partial(review, deps=deps))
     graph.add_edge(START, "work")
     graph.add_edge("work", "review")
-    graph.add_conditional_edges(
-        "review", partial(route_after_review, max_revisions=deps.settings.max_revisions), ["work", "__end__"]
-    )
+    graph.add_conditional_edges("review", route_after_review, ["work", "__end__"])
     return graph

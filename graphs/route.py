@@ -1,4 +1,7 @@
-"""The `route` node: pick the agent for the task (unless the caller did) and open its conversation.
+"""The `route` node: read the task, pick the agent (unless the caller did) and open its conversation.
+
+The task is the input's `task`, or, for chat clients (LangGraph Studio, Agent Chat UI), the last human
+message of `messages`. The run's workspace directory is created here, before any agent works in it.
 
 When the router is unsure it may ask a cheap model (`Settings.tiebreak_model`); that question goes through
 the one model-call site like every other, so it is budgeted, priced, recorded and replayable.
@@ -6,19 +9,21 @@ the one model-call site like every other, so it is budgeted, priced, recorded an
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.state import RouteInfo, RunState
 from orchestrator.routing import Ask
+from orchestrator.routing.tasks import check_task
 from orchestrator.routing.tiebreak import TOOL_NAME
 
-__all__ = ["ROUTER", "route_task", "tiebreak_ask"]
+__all__ = ["ROUTER", "read_task", "route_task", "tiebreak_ask"]
 
 log = structlog.get_logger("orchestrator.route")
 
@@ -33,18 +38,30 @@ def tiebreak_ask(deps: Deps) -> Ask | None:
         return None
 
     async def ask(messages: list[BaseMessage], tool: dict[str, Any]) -> AIMessage:
-        chat = deps.provider.chat_model(model).bind_tools([tool], tool_choice=TOOL_NAME)
+        chat = deps.chat_model(model).bind_tools([tool], tool_choice=TOOL_NAME)
         with structlog.contextvars.bound_contextvars(agent=ROUTER, node="route"):
             return await call_model(chat, messages, deps=deps, agent=ROUTER, model=model, purpose="route")
 
     return ask
 
 
+def read_task(state: RunState) -> tuple[str, list[AnyMessage]]:
+    """The task, and the messages that open the conversation with it: a chat client's last human message
+    is already in `messages`; a `task` is added as one."""
+    messages = state.get("messages", [])
+    if messages and isinstance(messages[-1], HumanMessage):
+        return check_task(messages[-1].text, "messages[-1]"), []
+    task = check_task(state.get("task", ""), "task")
+    return task, [HumanMessage(task)]
+
+
 async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
     """Pick the agent (unless the caller already did) and open its conversation with the task."""
+    task, opening = read_task(state)
+    await asyncio.to_thread(deps.run_workspace().mkdir, parents=True, exist_ok=True)
     route = state.get("route")
     if route is None:
-        decision = await deps.router.aroute(state["task"], ask=tiebreak_ask(deps))
+        decision = await deps.router.aroute(task, ask=tiebreak_ask(deps))
         route = RouteInfo(
             agent=decision.agent, confidence=decision.confidence, reason=decision.reason, method=decision.method
         )
@@ -57,5 +74,6 @@ async def route_task(state: RunState, *, deps: Deps) -> dict[str, Any]:
         "depth": 0,
         "briefs": [],
         "model": deps.resolve_model(spec, deps.settings.default_model),
-        "messages": [HumanMessage(state["task"])],
+        "task": task,
+        "messages": opening,
     }

@@ -2,7 +2,7 @@
 
 `AgentState` is one agent's conversation (the agent loop). `BranchState` is one delegated subtask: the
 subagent's conversation plus the review loop around it. `RunState` is the top of a run: the task, the
-routing decision and the chosen agent's conversation.
+routing decision and the chosen agent's conversation; `RunInput` is what a run may start from.
 
 Accumulators (`tool_log`, `delegations`, ...) start empty each time a loop is invoked, so what a
 loop returns is exactly what that invocation added; callers merge it into their own state.
@@ -11,10 +11,11 @@ loop returns is exactly what that invocation added; callers merge it into their 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # on 3.11, pydantic (LangGraph Server's schemas) needs this one
 
 __all__ = [
     "AgentState",
@@ -22,6 +23,7 @@ __all__ = [
     "Brief",
     "DelegationRecord",
     "RouteInfo",
+    "RunInput",
     "RunState",
     "ToolEvent",
     "Verdict",
@@ -105,6 +107,15 @@ class RunState(AgentState):
     route: NotRequired[RouteInfo]
 
 
+class RunInput(TypedDict, total=False):
+    """What a run starts from: a `task`, or chat `messages` whose last human message is the task (what
+    LangGraph Studio and Agent Chat UI send); `route` forces the agent."""
+
+    task: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: RouteInfo
+
+
 class Brief(TypedDict):
     """A Task call on its way to a subagent."""
 
@@ -126,6 +137,8 @@ class BranchState(TypedDict):
     conversation: list[AnyMessage]
     """The subagent's own context across revision rounds (overwritten each round)."""
     round: int
+    max_revisions: int
+    """Review rounds that may send the result back (the run's context, else the graph's settings)."""
     report: str
     files_read: Annotated[dict[str, int], merge_versions]
     verdicts: Annotated[list[Verdict], operator.add]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import ToolError
 from orchestrator.file_mentions import in_workspace
-from orchestrator.graphs.context import current_context
+from orchestrator.graphs.context import thread_id
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.permission_gate import check_permission, summarize_call
@@ -63,7 +63,7 @@ def _validation_text(name: str, exc: ValidationError) -> str:
     return f"Error: invalid arguments for {name}: {problems}"
 
 
-def check(call: ToolCall, spec: AgentSpec, depth: int, deps: Deps) -> _Checked:
+async def check(call: ToolCall, spec: AgentSpec, depth: int, deps: Deps) -> _Checked:
     """Offered, valid and permitted? May interrupt the run to ask the user."""
     name = call["name"]
     if name not in deps.tools or (spec.tools is not None and name not in spec.tools):
@@ -76,7 +76,9 @@ def check(call: ToolCall, spec: AgentSpec, depth: int, deps: Deps) -> _Checked:
         args = deps.tools[name].args.model_validate(call["args"])
     except ValidationError as exc:
         return _Checked(call, None, _validation_text(name, exc))
-    refusal = check_permission(name, call["args"], agent=spec.name, depth=depth, deps=deps)
+    refusal = await check_permission(
+        name, call["args"], agent=spec.name, depth=depth, call_id=str(call["id"]), deps=deps
+    )
     return _Checked(call, args, refusal, denied=refusal is not None)
 
 
@@ -93,7 +95,7 @@ async def execute(checked: _Checked, ctx: ToolContext, deps: Deps) -> tuple[str,
     its recorded result comes back, and one that was in flight at the stop is reported, not re-run."""
     if checked.args is None or checked.refusal is not None:
         return checked.refusal or "Error: not run.", False
-    name, call_id, run_id = checked.call["name"], str(checked.call["id"]), current_context().run_id
+    name, call_id, run_id = checked.call["name"], str(checked.call["id"]), thread_id()
     if deps.ledger is None or not run_id or name not in SIDE_EFFECTS:
         return await _run(checked, ctx, deps)
     store = deps.ledger.store
@@ -122,7 +124,7 @@ def summarizer(deps: Deps, agent: str) -> Callable[[str, str], Awaitable[str]]:
     async def summarize(page: str, prompt: str) -> str:
         system = SystemMessage("Answer the request using only the web page below. Be concise and concrete.")
         reply = await call_model(
-            deps.provider.chat_model("haiku"),
+            deps.chat_model("haiku"),
             [system, HumanMessage(f"{prompt}\n\n---\n{page}")],
             deps=deps,
             agent=agent,
@@ -143,11 +145,11 @@ def _event(call: ToolCall, text: str, ok: bool, workspace: Path) -> ToolEvent:
 
 
 def _context(state: AgentState, spec: AgentSpec, deps: Deps) -> ToolContext:
-    seen = state.get("files_read", {})
+    seen, policy = state.get("files_read", {}), deps.run_policy()
     return ToolContext(
-        workspace=deps.workspace, files_read=set(seen), file_versions=dict(seen),
-        provider=deps.provider.name, summarize=summarizer(deps, spec.name), sandbox=deps.permissions.sandbox,
-        sandbox_network=deps.permissions.sandbox_network,
+        workspace=deps.run_workspace(), files_read=set(seen), file_versions=dict(seen),
+        provider=deps.provider.name, summarize=summarizer(deps, spec.name), sandbox=policy.sandbox,
+        sandbox_network=policy.sandbox_network,
     )  # fmt: skip
 
 
@@ -158,7 +160,7 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     ctx = _context(state, spec, deps)
     messages, events = [], []
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="tools"):
-        checked = [check(call, spec, state["depth"], deps) for call in calls]  # all asks happen before any run
+        checked = [await check(call, spec, state["depth"], deps) for call in calls]  # all asks before any run
         for item in checked:
             emit("tool", spec.name, depth=state["depth"], detail=item.call["name"], call_id=item.call["id"])
             if item.denied:
@@ -169,7 +171,7 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
             text = cap_result(mask_secrets(text))
             status = "success" if ok else "error"
             messages.append(ToolMessage(text, tool_call_id=item.call["id"], name=item.call["name"], status=status))
-            events.append(_event(item.call, text, ok, deps.workspace))
+            events.append(_event(item.call, text, ok, ctx.workspace))
     return {
         "messages": messages,
         "tool_log": events,

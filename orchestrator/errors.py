@@ -6,6 +6,9 @@
 2. Mistakes of the *user or developer* (a malformed agent file, an unknown agent, a bad flag) raise
    `UserError` subclasses whose message names the culprit: file and line, flag, or argument.
 3. *Run* failures (the API is down after retries, a budget is exhausted) raise `RunError` subclasses.
+
+`UserError` is also a ValueError and `RunError` a RuntimeError: LangGraph Server shows a client the message
+of builtin error types only ("An internal error occurred" otherwise), and these messages are for the user.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ class OrchestrateError(Exception):
     """Base of every exception orchestrate raises on purpose."""
 
 
-class UserError(OrchestrateError):
+class UserError(OrchestrateError, ValueError):
     """A configuration or input mistake; the message names what to fix."""
 
 
@@ -35,7 +38,7 @@ class ToolError(OrchestrateError):
     """Raised inside a tool for a mistake the model can fix; its text becomes the tool result."""
 
 
-class RunError(OrchestrateError):
+class RunError(OrchestrateError, RuntimeError):
     """A run could not finish."""
 
 

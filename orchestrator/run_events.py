@@ -9,7 +9,15 @@ from typing import Any, Literal, TypedDict
 
 from orchestrator.graphs.state import RouteInfo
 
-__all__ = ["RecordedEvents", "RunIssue", "issues_of", "permission_answers", "route_of"]
+__all__ = [
+    "RecordedEvents",
+    "RunIssue",
+    "granted_rules",
+    "issues_of",
+    "permission_answers",
+    "replayed",
+    "route_of",
+]
 
 RecordedEvents = Sequence[tuple[float, Mapping[str, Any]]]
 """(timestamp, event) pairs as `RunStore.events` returns them."""
@@ -33,6 +41,24 @@ def permission_answers(events: RecordedEvents) -> list[tuple[str, str]]:
         for _, e in events
         if e.get("event") == "permission" and "answer" in e
     ]
+
+
+def replayed(event: Mapping[str, Any], seen: set[str]) -> bool:
+    """Whether `event` is one a resumed node sends again (and note it in `seen`): after a permission ask
+    the `delegate` node runs again from its start (its branch resumes from the checkpoint) and so does the
+    tool node, whose earlier asks' answers come back again, so their "delegate" and "permission" events
+    come twice."""
+    if event.get("event") not in ("delegate", "permission"):
+        return False
+    key = f"{event.get('event')}:{event.get('call_id')}"
+    again = key in seen
+    seen.add(key)
+    return again
+
+
+def granted_rules(events: RecordedEvents) -> set[str]:
+    """The exact rules the user answered "always" to: allowed for the rest of the run."""
+    return {str(e["rule"]) for _, e in events if e.get("event") == "permission" and e.get("answer") == "always"}
 
 
 IssueKind = Literal["unapproved", "refused", "failed", "denied"]

@@ -15,6 +15,7 @@ connection of, so everything typed `RunStore` takes either; the SQL is shared, w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -41,6 +42,7 @@ __all__ = [
     "ToolCallJournal",
     "default_db_path",
     "is_postgres_url",
+    "keep_lease",
     "lease_alive",
     "open_store",
     "this_owner",
@@ -90,6 +92,23 @@ _BUSY_RETRIES = 4
 def this_owner() -> str:
     """Who holds a lease: host and pid of this process."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def keep_lease(store: RunStore, run_id: str, owner: str) -> Iterator[None]:
+    """Renew the run's lease while it runs (on the running event loop), so `runs` and `resume` can tell it
+    from a dead one."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(LEASE_BEAT_S)
+            await asyncio.to_thread(store.beat, run_id, owner)
+
+    task = asyncio.get_running_loop().create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def lease_alive(owner: str | None, heartbeat: float | None, now: float | None = None) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, cast
@@ -32,14 +32,14 @@ from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
-from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunState
+from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunInput
 from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router, check_task
-from orchestrator.run_events import RunIssue, issues_of
-from orchestrator.run_store import LEASE_BEAT_S, RunStatus, open_store, this_owner
+from orchestrator.run_events import RunIssue, issues_of, replayed
+from orchestrator.run_store import RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
 from orchestrator.tools.permissions import PermissionPolicy
@@ -118,6 +118,7 @@ class Orchestrator:
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         router = router or build_router(self.agents)
         self.permissions = permissions or PermissionPolicy()
+        self.workspace = Path(workspace).resolve()
         self.owner = this_owner()
         """Who holds the lease of the runs this orchestrator drives (host:pid)."""
         self.store = open_store(db)
@@ -148,9 +149,9 @@ class Orchestrator:
             await conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at ~1 ms per step
             yield self._graph.copy(update={"checkpointer": saver})
 
-    def _input(self, task: str, agent: str | None) -> RunState:
+    def _input(self, task: str, agent: str | None) -> RunInput:
         check_task(task, "task")  # the same limits on every path: the CLI, batch and the API
-        state = RunState(task=task, agent="", model="", depth=0, messages=[], briefs=[])
+        state = RunInput(task=task)
         if agent is not None:
             if agent not in self.agents:
                 raise UserError(
@@ -190,11 +191,11 @@ class Orchestrator:
 
     async def _drive(self, run_id: str, command: Any, budget: Budget) -> AsyncIterator[ProgressEvent | RunResult]:
         config: Any = {"configurable": {"thread_id": run_id}, "recursion_limit": 200}
-        context = RunContext(run_id=run_id, budget=budget)
+        context = RunContext.local(workspace=self.workspace, policy=self.permissions, budget=budget)
         status: RunStatus = "completed"
         error: str | None = None
         values: Mapping[str, Any] = {}
-        with structlog.contextvars.bound_contextvars(run_id=run_id), self._lease(run_id):
+        with structlog.contextvars.bound_contextvars(run_id=run_id), keep_lease(self.store, run_id, self.owner):
             log.info("run_started", resume=command is None)
             try:
                 async with self._compiled() as graph:
@@ -226,21 +227,6 @@ class Orchestrator:
             log.info("run_finished", status=result.status, cost_usd=result.usage.get("cost_usd"))
         yield result
 
-    @contextmanager
-    def _lease(self, run_id: str) -> Iterator[None]:
-        """Renew the run's lease while it runs, so `runs` and `resume` can tell it from a dead one."""
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(LEASE_BEAT_S)
-                await asyncio.to_thread(self.store.beat, run_id, self.owner)
-
-        task = asyncio.get_running_loop().create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
-
     async def _until_done(
         self, graph: Graph, command: Any, config: Any, context: RunContext
     ) -> AsyncIterator[ProgressEvent]:
@@ -251,20 +237,13 @@ class Orchestrator:
             stream = graph.astream(command, config, context=context, stream_mode="custom", subgraphs=True)
             async for _namespace, chunk in stream:
                 event = cast(ProgressEvent, chunk)
-                if not _repeated_announcement(event, announced):
+                if not replayed(event, announced):
                     yield event
             pending = (await graph.aget_state(config)).interrupts
             if not pending:
                 return
-            answers = {}
-            for item in pending:
-                request = cast(PermissionRequest, item.value)
-                answers[item.id] = await self._answer(request, always)
-                yield ProgressEvent(
-                    event="permission", agent=request["agent"], depth=request["depth"], tool=request["tool"],
-                    summary=request["summary"], answer=answers[item.id], hint=request["hint"],
-                    detail=f"{request['summary']}: {answers[item.id]}",
-                )  # fmt: skip
+            # each answer comes back from the graph as a "permission" event when it resumes
+            answers = {item.id: await self._answer(cast(PermissionRequest, item.value), always) for item in pending}
             command = Command(resume=answers)
 
     async def _answer(self, request: PermissionRequest, always: set[str]) -> Answer:
@@ -343,17 +322,6 @@ class Orchestrator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await asyncio.to_thread(self.close)
-
-
-def _repeated_announcement(event: Mapping[str, object], announced: set[str]) -> bool:
-    """A delegation announced before: after a permission ask, the `delegate` node runs again from its
-    start (its branch resumes from the checkpoint), so its "delegate" event comes twice."""
-    if event.get("event") != "delegate":
-        return False
-    call_id = str(event.get("call_id"))
-    seen = call_id in announced
-    announced.add(call_id)
-    return seen
 
 
 async def _last(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:

@@ -156,7 +156,7 @@ def _argv(command: str, ctx: ToolContext) -> list[str]:
 async def _spawn(command: str, ctx: ToolContext) -> tuple[asyncio.SubprocessTransport, _Collector]:
     return await asyncio.get_running_loop().subprocess_exec(
         _Collector,
-        *_argv(command, ctx),
+        *await asyncio.to_thread(_argv, command, ctx),  # it probes the sandbox and resolves paths
         cwd=ctx.workspace,
         env=scrubbed_env(os.environ),
         stdin=subprocess.DEVNULL,

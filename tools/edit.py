@@ -7,6 +7,7 @@ changing the wrong occurrence.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,7 +107,11 @@ def _edit_existing(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> st
 
 
 async def run_edit(args: EditArgs, ctx: ToolContext) -> str:
-    """Apply one exact replacement (or all, with replace_all) and record the change."""
+    """Apply one exact replacement (or all, with replace_all) and record the change (in a worker thread)."""
+    return await asyncio.to_thread(_edit, args, ctx)
+
+
+def _edit(args: EditArgs, ctx: ToolContext) -> str:
     if args.old_string == args.new_string:
         raise ToolError("old_string and new_string are identical; there is nothing to change.")
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")

@@ -107,7 +107,12 @@ def _render(rels: list[str]) -> str:
 
 
 async def run_glob(args: GlobArgs, ctx: ToolContext) -> str:
-    """Walk from the pattern's literal prefix (sandbox-checked), match, sort newest first, cap."""
+    """Walk from the pattern's literal prefix (sandbox-checked), match, sort newest first, cap (in a worker
+    thread)."""
+    return await asyncio.to_thread(_glob, args, ctx)
+
+
+def _glob(args: GlobArgs, ctx: ToolContext) -> str:
     base = resolve_in_workspace(ctx.workspace, args.path or ".", arg="path")
     if not base.is_dir():
         raise ToolError(f"path {args.path!r} is not a directory.")
@@ -117,7 +122,7 @@ async def run_glob(args: GlobArgs, ctx: ToolContext) -> str:
         start = resolve_in_workspace(ctx.workspace, _from_root(ctx, base, prefix), arg="pattern")
     if not start.is_dir():
         return "No files found"
-    paths = await asyncio.to_thread(lambda: _newest_first(_walk(start, rest)))
+    paths = _newest_first(_walk(start, rest))
     return _render([workspace_relative(ctx.workspace, p) for p in paths])
 
 

@@ -7,6 +7,7 @@ sees the same text either way; long results are cut with a note saying how to na
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from functools import partial
 from pathlib import Path
@@ -208,13 +209,13 @@ def render(hits: list[FileHits], args: GrepArgs, query: GrepQuery) -> str:
 
 async def grep(args: GrepArgs, ctx: ToolContext, engine: Engine) -> str:
     """Run one search with the given engine (tests pass each engine explicitly)."""
-    query = _query(args, ctx)
+    query = await asyncio.to_thread(_query, args, ctx)  # it resolves and stats paths
     return render(await engine(query), args, query)
 
 
 async def run_grep(args: GrepArgs, ctx: ToolContext) -> str:
     """ripgrep when installed, the Python engine otherwise."""
-    engines = available_engines()
+    engines = await asyncio.to_thread(available_engines)  # it looks for rg on PATH
     return await grep(args, ctx, engines.get("rg", engines["python"]))
 
 

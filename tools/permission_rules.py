@@ -32,6 +32,7 @@ __all__ = [
     "command_matches",
     "load_settings",
     "parse_rule",
+    "parse_settings",
     "path_pattern_matches",
     "rule_matches",
 ]
@@ -190,48 +191,50 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"{path}: cannot read settings: {exc}") from exc
 
 
-def _rule_list(path: Path, permissions: Mapping[str, Any], key: RuleList) -> tuple[Rule, ...]:
+def _rule_list(source: str, permissions: Mapping[str, Any], key: RuleList) -> tuple[Rule, ...]:
     texts = permissions.get(key, [])
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise UserError(f"{path}: permissions.{key} must be a list of strings")
+        raise UserError(f"{source}: permissions.{key} must be a list of strings")
     rules = []
     for index, text in enumerate(texts):
         try:
-            rules.append(parse_rule(text, source=str(path)))
+            rules.append(parse_rule(text, source=source))
         except ValueError as exc:
-            raise UserError(f"{path}: permissions.{key}[{index}]: {exc}") from exc
+            raise UserError(f"{source}: permissions.{key}[{index}]: {exc}") from exc
     return tuple(rules)
 
 
-def _default_mode(path: Path, permissions: Mapping[str, Any]) -> PermissionMode | None:
+def _default_mode(source: str, permissions: Mapping[str, Any]) -> PermissionMode | None:
     mode = permissions.get("defaultMode")
     if mode is not None and mode not in get_args(PermissionMode):
         known = ", ".join(get_args(PermissionMode))
-        raise UserError(f"{path}: permissions.defaultMode {mode!r} is not one of {known}")
+        raise UserError(f"{source}: permissions.defaultMode {mode!r} is not one of {known}")
     return mode
 
 
-def _sandbox(path: Path, data: Mapping[str, Any]) -> tuple[bool | None, bool | None]:
+def _sandbox(source: str, data: Mapping[str, Any]) -> tuple[bool | None, bool | None]:
     sandbox = data.get("sandbox", {})
     if not isinstance(sandbox, dict):
-        raise UserError(f'{path}: "sandbox" must be an object like {{"enabled": true, "network": false}}')
+        raise UserError(f'{source}: "sandbox" must be an object like {{"enabled": true, "network": false}}')
     for key in ("enabled", "network"):
         if key in sandbox and not isinstance(sandbox[key], bool):
-            raise UserError(f"{path}: sandbox.{key} must be true or false, not {sandbox[key]!r}")
+            raise UserError(f"{source}: sandbox.{key} must be true or false, not {sandbox[key]!r}")
     return sandbox.get("enabled"), sandbox.get("network")
 
 
-def _load_one(path: Path) -> PermissionRules:
-    data = _read_json(path)
+def parse_settings(data: object, source: str) -> PermissionRules:
+    """The permission rules of one settings object in Claude Code's JSON (`{"permissions": {"allow": [...],
+    "ask": [...], "deny": [...], "defaultMode": ...}, "sandbox": {"enabled": ..., "network": ...}}`); a
+    malformed one is a UserError naming `source` and the key."""
     permissions = data.get("permissions", {}) if isinstance(data, dict) else None
-    if not isinstance(permissions, dict):
-        raise UserError(f'{path}: settings must be a JSON object whose "permissions" is an object')
-    enabled, network = _sandbox(path, data)
+    if not isinstance(data, dict) or not isinstance(permissions, dict):
+        raise UserError(f'{source}: settings must be a JSON object whose "permissions" is an object')
+    enabled, network = _sandbox(source, data)
     return PermissionRules(
-        allow=_rule_list(path, permissions, "allow"),
-        ask=_rule_list(path, permissions, "ask"),
-        deny=_rule_list(path, permissions, "deny"),
-        default_mode=_default_mode(path, permissions),
+        allow=_rule_list(source, permissions, "allow"),
+        ask=_rule_list(source, permissions, "ask"),
+        deny=_rule_list(source, permissions, "deny"),
+        default_mode=_default_mode(source, permissions),
         sandbox_enabled=enabled,
         sandbox_network=network,
     )
@@ -243,5 +246,5 @@ def load_settings(paths: Sequence[Path]) -> PermissionRules:
     rules = PermissionRules()
     for path in paths:
         if path.exists():
-            rules = rules.merged(_load_one(path))
+            rules = rules.merged(parse_settings(_read_json(path), str(path)))
     return rules

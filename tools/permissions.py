@@ -90,11 +90,17 @@ def exact_rule(tool: str, args: Mapping[str, object], workspace: Path) -> str:
     return tool
 
 
+def _mode(mode: str) -> str:
+    """How a user picks a permission mode: the CLI flag, or a server run's context."""
+    return f"--permission-mode {mode} (a server: permission_mode in the run's context)"
+
+
 def _way_out(tool: str, args: Mapping[str, object], workspace: Path) -> str:
-    add = f'add "{exact_rule(tool, args, workspace)}" to permissions.allow in {SETTINGS_HINT}'
+    rule = exact_rule(tool, args, workspace)
+    add = f'add "{rule}" to permissions.allow in {SETTINGS_HINT} (a server: the context\'s settings)'
     if tool in EDIT_TOOLS:
-        return f"to allow it, use --permission-mode acceptEdits, or {add}"
-    return f"to allow it, {add}, or use --permission-mode bypassPermissions"
+        return f"to allow it, use {_mode('acceptEdits')}, or {add}"
+    return f"to allow it, {add}, or use {_mode('bypassPermissions')}"
 
 
 _RULE_REASONS: Mapping[DecisionKind, tuple[str, str]] = {
@@ -179,7 +185,7 @@ class PermissionPolicy:
             "ask",
             f"{path} defines agents' permissions or definitions (protected configuration): "
             "every change to it needs the user's approval",
-            "approve it only if you asked for this change; --permission-mode bypassPermissions skips the check",
+            f"approve it only if you asked for this change; {_mode('bypassPermissions')} skips the check",
         )
 
     def _plan_ceiling(self, tool: str) -> Decision | None:
@@ -188,7 +194,7 @@ class PermissionPolicy:
         return Decision(
             "deny",
             f"{tool} is refused in permission mode plan (read-only)",
-            "use --permission-mode default or acceptEdits to let it run",
+            f"use {_mode('default')} or acceptEdits to let it run",
         )
 
     def _first(self, rules: tuple[Rule, ...], tool: str, args: Mapping[str, object], workspace: Path) -> Rule | None:

@@ -135,13 +135,18 @@ def _render(rel: str, window: _Window) -> str:
 
 
 async def run_read(args: ReadArgs, ctx: ToolContext) -> str:
-    """Read the window the model asked for and remember that this context has seen the file."""
+    """Read the window the model asked for and remember that this context has seen the file (in a worker
+    thread)."""
+    return await asyncio.to_thread(_read, args, ctx)
+
+
+def _read(args: ReadArgs, ctx: ToolContext) -> str:
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
     rel = workspace_relative(ctx.workspace, path)
     whole = args.offset is None and args.limit is None
     _check_readable(path, rel, args.file_path)
     first = max(args.offset or 1, 1)
-    window = await asyncio.to_thread(_read_window, ctx.workspace, path, rel, whole, first, args.limit or DEFAULT_LIMIT)
+    window = _read_window(ctx.workspace, path, rel, whole, first, args.limit or DEFAULT_LIMIT)
     text = _render(rel, window)
     record_read(ctx, rel, path)
     return text

@@ -6,6 +6,8 @@ cannot clobber a file it never looked at, nor undo another agent's edit it has n
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
@@ -41,7 +43,12 @@ class WriteArgs(BaseModel):
 
 
 async def run_write(args: WriteArgs, ctx: ToolContext) -> str:
-    """Write the content byte for byte (no newline translation) and record the change."""
+    """Write the content byte for byte (no newline translation) and record the change (the file work runs
+    in a worker thread: the event loop serves other runs meanwhile)."""
+    return await asyncio.to_thread(_write, args, ctx)
+
+
+def _write(args: WriteArgs, ctx: ToolContext) -> str:
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
     rel = workspace_relative(ctx.workspace, path)
     if path.is_dir():

@@ -92,8 +92,17 @@ def test_mode_defaults(mode: PermissionMode, tool: str, args: dict[str, object],
 @pytest.mark.parametrize(
     ("tool", "args", "hint"),
     [
-        ("Bash", BASH_PYTEST, 'to allow it, add "Bash(pytest -q tests)" to permissions.allow in .claude/settings.json'),
-        ("Edit", EDIT_DOC, 'to allow it, use --permission-mode acceptEdits, or add "Edit(./docs/a.md)"'),
+        (
+            "Bash",
+            BASH_PYTEST,
+            'to allow it, add "Bash(pytest -q tests)" to permissions.allow in .claude/settings.json (a server: ',
+        ),
+        (
+            "Edit",
+            EDIT_DOC,
+            "to allow it, use --permission-mode acceptEdits (a server: permission_mode in the run's context), or add "
+            '"Edit(./docs/a.md)"',
+        ),
         ("WebFetch", {"url": "https://docs.python.org/3/"}, 'add "WebFetch(domain:docs.python.org)"'),
     ],
 )

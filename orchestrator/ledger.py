@@ -51,7 +51,9 @@ class Ledger:
     def check(self, run_id: str, delegation: str, budget: Budget) -> None:
         """Raise BudgetExceeded if the run or an enclosing delegation (a path "id1/id2/") has used up its cap."""
         if budget.max_cost is not None and (spent := self.store.spent(run_id)) >= budget.max_cost:
-            raise BudgetExceeded(f"run {run_id} spent ${spent:.4f} of its ${budget.max_cost:.4f} cap (--max-cost)")
+            raise BudgetExceeded(
+                f"run {run_id} spent ${spent:.4f} of its ${budget.max_cost:.4f} cap (--max-cost; on a server, max_cost)"
+            )
         if budget.max_delegation_cost is None:
             return
         parts = delegation.split("/")[:-1]
@@ -60,7 +62,8 @@ class Ledger:
             if (spent := self.store.spent(run_id, prefix)) >= budget.max_delegation_cost:
                 cap = budget.max_delegation_cost
                 raise BudgetExceeded(
-                    f"delegation {parts[depth - 1]} spent ${spent:.4f} of its ${cap:.4f} cap (--max-delegation-cost)"
+                    f"delegation {parts[depth - 1]} spent ${spent:.4f} of its ${cap:.4f} cap "
+                    "(--max-delegation-cost; on a server, max_delegation_cost)"
                 )
 
     def cost(self, model_id: str, tokens: TokenCounts) -> float:

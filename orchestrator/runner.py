@@ -185,6 +185,11 @@ class Orchestrator:
         record = await asyncio.to_thread(self.store.run, run_id)
         if record.status in ("completed", "incomplete"):
             raise UserError(f"run {run_id} already finished ({record.status}); nothing to resume")
+        if record.options.get("server"):
+            raise UserError(
+                f"run {run_id} is a LangGraph Server thread: resume it through the server (runs with "
+                'command={"resume": ...}), whose checkpoints it is in'
+            )
         await asyncio.to_thread(self.store.claim, run_id, self.owner, force=force)
         async for item in self._drive(run_id, None, budget or _budget_from(record.options)):
             yield item

@@ -21,6 +21,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from orchestrator.run_events import granted_rules
 from orchestrator.run_store import RunStore
+from tests.conftest import REPO
 from tests.support.claude_team import FINAL, SUBTASKS, team_responder
 from tests.support.langgraph_dev import langgraph_dev
 from tests.support.messages_server import MessagesServer
@@ -158,3 +159,22 @@ async def test_server_runs_are_in_the_run_store(client: LangGraphClient, served:
     assert "completed" in shown.stdout and "ml-engineer" in shown.stdout
     # no workspace_root in the context: the server's default root, never its working directory
     assert {p: (served.root / thread / p).read_text() for p in SUBTASKS} == SUBTASKS
+
+
+def _readme_block(heading: str) -> str:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(heading) :]
+    return section[
+        section.index("```python\n") + len("```python\n") : section.index("\n```\n", section.index("```python"))
+    ]
+
+
+def test_the_readmes_sdk_example_runs_as_written(served: Served, tmp_path: Path) -> None:
+    code = _readme_block("### Serving on LangGraph Server")
+    assert "http://127.0.0.1:2024" in code and "/tmp/orchestrate-threads" in code
+    code = code.replace("http://127.0.0.1:2024", served.url).replace("/tmp/orchestrate-threads", str(tmp_path))
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.count("asks: Write rag/") == 2 and ran.stdout.rstrip().endswith(FINAL)
+    [thread] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert {p: (thread / p).read_text() for p in SUBTASKS} == SUBTASKS

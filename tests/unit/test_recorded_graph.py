@@ -10,10 +10,11 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from orchestrator import FixedProvider, load_agents
+from orchestrator import FixedProvider, Orchestrator, load_agents
+from orchestrator.errors import UserError
 from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.context import RunContext
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import BudgetExceeded, Ledger
 from orchestrator.pricing import load_prices
 from orchestrator.recorded import WAITING, recorded_graph
 from orchestrator.run_events import granted_rules
@@ -87,3 +88,23 @@ async def test_a_failed_model_call_is_recorded_as_failed(tmp_path: Path) -> None
         await graph.ainvoke({"task": "anything", "route": FORCED}, THREAD)
     record = store.run("thread-1")
     assert record.status == "failed" and "upstream 500" in (record.error or "")
+
+
+async def test_the_cli_refuses_to_resume_a_server_thread(tmp_path: Path) -> None:
+    graph, _, store = _served(tmp_path, [Reply(FakeAPIError("upstream 500"), when=turn(JUNIOR))])
+    with pytest.raises(Exception, match="upstream 500"):
+        await graph.ainvoke({"task": "anything", "route": FORCED}, THREAD)
+    model = ScriptedModel([])
+    orchestrator = Orchestrator(load_agents(cwd=tmp_path, home=tmp_path), provider=FixedProvider(model),
+                                db=tmp_path / "runs.sqlite")  # fmt: skip
+    with orchestrator, pytest.raises(UserError, match="thread-1 is a LangGraph Server thread: resume it through"):
+        await orchestrator.aresume("thread-1").__anext__()
+    assert store.run("thread-1").status == "failed"
+
+
+async def test_the_contexts_budget_stops_the_run_recorded_as_budget_exceeded(tmp_path: Path) -> None:
+    graph, _, store = _served(tmp_path, _write_then_edit()[:1])
+    context = RunContext(permission_mode="acceptEdits", max_cost=0.0001)  # the first call already costs more
+    with pytest.raises(BudgetExceeded, match=r"thread-1 spent \$0\.\d+ of its \$0\.0001 cap"):
+        await graph.ainvoke({"task": "write a", "route": FORCED}, THREAD, context=context)
+    assert store.run("thread-1").status == "budget_exceeded" and len(store.calls("thread-1")) == 1

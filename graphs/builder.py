@@ -16,7 +16,7 @@ from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.route import route_task
+from orchestrator.graphs.route import async_only, route_task
 from orchestrator.graphs.routers import route_to_agent
 from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.ledger import Ledger
@@ -56,7 +56,7 @@ def build_graph(
         workspace_root=None if workspace_root is None else Path(workspace_root).expanduser().resolve(),
     )
     graph = StateGraph(RunState, context_schema=RunContext, input_schema=RunInput)
-    graph.add_node("route", partial(route_task, deps=deps))
+    graph.add_node("route", async_only(partial(route_task, deps=deps)))
     for name in deps.agents:
         graph.add_node(name, deps.agent_loop)
         graph.add_edge(name, END)

@@ -112,7 +112,8 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
     verdicts, files = out["verdicts"], out["files_changed"]
-    status = "approved" if verdicts[-1]["decision"] == "approve" else "unapproved"
+    last = verdicts[-1]["decision"]
+    status = "approved" if last == "approve" else "unreadable" if last == "unreadable" else "unapproved"
     reason = "" if status == "approved" else verdicts[-1]["feedback"][:300]
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, reason=reason,
          description=brief["description"], call_id=brief["call_id"], round=len(verdicts))  # fmt: skip

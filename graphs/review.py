@@ -22,12 +22,11 @@ from pydantic import BaseModel, Field, ValidationError
 from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.evidence import missing_work, review_request
-from orchestrator.graphs.model_call import call_model
+from orchestrator.graphs.forced_tool import call_forced_tool
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import (
     FEEDBACK_MAX,
     VERDICT_SCHEMA,
-    VERDICT_TOOL,
     review_system_prompt,
     revision_message,
 )
@@ -73,14 +72,19 @@ async def work(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     }
 
 
-def _parse_verdict(reply: AIMessage) -> Verdict:
-    call = next((c for c in reply.tool_calls if c["name"] == VERDICT_TOOL), None)
+UNREADABLE = "the review could not be read: the reviewing model gave no Verdict (tool call or JSON object)"
+
+
+def _parse_verdict(args: dict[str, Any] | None) -> Verdict:
+    """The reviewer's verdict, or an `unreadable` one (which ends the branch and is an issue of the run:
+    never taken for a revise nobody asked for)."""
     try:
-        args = _VerdictArgs.model_validate(call["args"] if call else {})
-    except ValidationError:
-        note = "The review could not be read; check your work against the brief and report precisely what you did."
-        return Verdict(decision="revise", feedback=note, by="reviewer")
-    return Verdict(decision=args.decision, feedback=args.feedback, by="reviewer")
+        parsed = _VerdictArgs.model_validate(args if args is not None else {})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(map(str, problem["loc"])) or "verdict"
+        return Verdict(decision="unreadable", feedback=f"{UNREADABLE} ({where}: {problem['msg']})", by="reviewer")
+    return Verdict(decision=parsed.decision, feedback=parsed.feedback, by="reviewer")
 
 
 def _overrule(verdict: Verdict, problems: list[str]) -> Verdict:
@@ -99,17 +103,12 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         partial(review_request, workspace=workspace, problems=problems),
         brief, state["report"], state["tool_log"], state["files_changed"],
     )  # fmt: skip
-    chat = deps.chat_model(brief["parent_model"]).bind_tools([VERDICT_SCHEMA], tool_choice=VERDICT_TOOL)
+    messages = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
     with structlog.contextvars.bound_contextvars(agent=reviewer.name, node="review"):
-        reply = await call_model(
-            chat,
-            [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)],
-            deps=deps,
-            agent=reviewer.name,
-            model=brief["parent_model"],
-            purpose="review",
+        args = await call_forced_tool(
+            messages, VERDICT_SCHEMA, deps=deps, agent=reviewer.name, model=brief["parent_model"], purpose="review"
         )
-    verdict = _overrule(_parse_verdict(reply), problems)
+    verdict = _overrule(_parse_verdict(args), problems)
     emit(
         "verdict",
         brief["agent"],

@@ -10,20 +10,24 @@ the one model-call site like every other, so it is budgeted, priced, recorded an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages.tool import ToolCall
+from langchain_core.runnables import RunnableLambda
 
+from orchestrator.errors import UserError
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.model_call import call_model
+from orchestrator.graphs.forced_tool import call_forced_tool
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.state import RouteInfo, RunState
 from orchestrator.routing import Ask
 from orchestrator.routing.tasks import check_task
 from orchestrator.routing.tiebreak import TOOL_NAME
 
-__all__ = ["ROUTER", "read_task", "route_task", "tiebreak_ask"]
+__all__ = ["ROUTER", "SYNC_REFUSED", "async_only", "read_task", "route_task", "tiebreak_ask"]
 
 log = structlog.get_logger("orchestrator.route")
 
@@ -38,11 +42,29 @@ def tiebreak_ask(deps: Deps) -> Ask | None:
         return None
 
     async def ask(messages: list[BaseMessage], tool: dict[str, Any]) -> AIMessage:
-        chat = deps.chat_model(model).bind_tools([tool], tool_choice=TOOL_NAME)
         with structlog.contextvars.bound_contextvars(agent=ROUTER, node="route"):
-            return await call_model(chat, messages, deps=deps, agent=ROUTER, model=model, purpose="route")
+            args = await call_forced_tool(messages, tool, deps=deps, agent=ROUTER, model=model, purpose="route")
+        calls = [] if args is None else [ToolCall(name=TOOL_NAME, args=args, id="tiebreak")]
+        return AIMessage("", tool_calls=calls)  # no call: the router says it could not read one
 
     return ask
+
+
+SYNC_REFUSED = (
+    "the orchestration graph is async (its nodes run concurrently): use ainvoke or astream, with an async "
+    "checkpointer (AsyncSqliteSaver, AsyncPostgresSaver, InMemorySaver), or Orchestrator.run for a blocking call"
+)
+
+
+def async_only(
+    node: Callable[..., Awaitable[dict[str, Any]]], *, name: str = "route"
+) -> RunnableLambda[Any, dict[str, Any]]:
+    """The first node of a graph, refusing the sync API (`invoke`, `stream`) with a message saying why."""
+
+    def refuse(state: Any) -> dict[str, Any]:
+        raise UserError(SYNC_REFUSED)
+
+    return RunnableLambda(refuse, afunc=node, name=name)
 
 
 def read_task(state: RunState) -> tuple[str, list[AnyMessage]]:

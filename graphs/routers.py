@@ -61,8 +61,9 @@ def route_after_turn(state: AgentState) -> list[Send] | Literal["tools", "__end_
 
 
 def route_after_review(state: BranchState) -> Literal["work", "__end__"]:
-    """Approved, or out of revision rounds: return the result. Otherwise another round of work."""
+    """Approved, unreadable (another round would not read better) or out of revision rounds: return the
+    result. Otherwise another round of work."""
     verdicts = state["verdicts"]
-    if verdicts[-1]["decision"] == "approve" or len(verdicts) > state["max_revisions"]:
+    if verdicts[-1]["decision"] != "revise" or len(verdicts) > state["max_revisions"]:
         return "__end__"
     return "work"

@@ -54,7 +54,8 @@ class ToolEvent(TypedDict):
 
 
 class Verdict(TypedDict):
-    decision: Literal["approve", "revise"]
+    decision: Literal["approve", "revise", "unreadable"]
+    """unreadable: the reviewing model gave no verdict that could be read (the branch ends, as an issue)."""
     feedback: str
     by: Literal["reviewer", "evidence"]
     """Who decided: the reviewing model, or the evidence check overriding an approval."""
@@ -68,7 +69,7 @@ class DelegationRecord(TypedDict):
     description: str
     depth: int
     parent: str
-    status: Literal["approved", "unapproved", "refused", "error"]
+    status: Literal["approved", "unapproved", "unreadable", "refused", "error"]
     rounds: int
     verdicts: list[Verdict]
     files_changed: list[str]

@@ -11,20 +11,27 @@ from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
 from orchestrator.errors import AgentFileError, OrchestrateError, RunError, UserError
 from orchestrator.graphs.builder import build_graph
+from orchestrator.graphs.context import RunContext
+from orchestrator.ledger import Budget
 from orchestrator.loader import AgentSet, load_agents
 from orchestrator.logs import configure_logging
-from orchestrator.providers import AnthropicProvider, FixedProvider, ModelProvider
+from orchestrator.providers import AnthropicProvider, FixedProvider, ModelProvider, OpenAIProvider
 from orchestrator.runner import Orchestrator, RunResult
+from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = [
     "AgentFileError",
     "AgentSet",
     "AgentSpec",
     "AnthropicProvider",
+    "Budget",
     "FixedProvider",
     "ModelProvider",
+    "OpenAIProvider",
     "OrchestrateError",
     "Orchestrator",
+    "PermissionPolicy",
+    "RunContext",
     "RunError",
     "RunResult",
     "Settings",

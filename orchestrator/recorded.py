@@ -26,7 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from orchestrator.errors import RunError
 from orchestrator.graphs.context import RunContext, current_context, thread_id
 from orchestrator.graphs.review import final_text
-from orchestrator.graphs.route import read_task
+from orchestrator.graphs.route import async_only, read_task
 from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.ledger import BudgetExceeded
 from orchestrator.run_events import issues_of, replayed
@@ -46,7 +46,7 @@ def recorded_graph(
 ) -> StateGraph[RunState, RunContext, RunInput, RunState]:
     """`inner` (the compiled orchestration graph, no checkpointer of its own) inside a recording node."""
     graph = StateGraph(RunState, context_schema=RunContext, input_schema=RunInput)
-    graph.add_node("run", partial(run_recorded, inner=inner, store=store, owner=owner))
+    graph.add_node("run", async_only(partial(run_recorded, inner=inner, store=store, owner=owner), name="run"))
     graph.add_edge(START, "run")
     graph.add_edge("run", END)
     return graph

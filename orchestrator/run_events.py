@@ -61,7 +61,7 @@ def granted_rules(events: RecordedEvents) -> set[str]:
     return {str(e["rule"]) for _, e in events if e.get("event") == "permission" and e.get("answer") == "always"}
 
 
-IssueKind = Literal["unapproved", "refused", "failed", "denied"]
+IssueKind = Literal["unapproved", "unreadable", "refused", "failed", "denied"]
 
 
 class RunIssue(TypedDict):
@@ -88,8 +88,8 @@ def issues_of(events: RecordedEvents) -> list[RunIssue]:
     found: dict[str, RunIssue] = {}
     for _, e in events:
         kind: IssueKind | None = _ISSUES.get(str(e.get("event")))
-        if e.get("event") == "returned" and e.get("status") == "unapproved":
-            kind = "unapproved"
+        if e.get("event") == "returned" and e.get("status") in ("unapproved", "unreadable"):
+            kind = "unreadable" if e.get("status") == "unreadable" else "unapproved"
         call_id = str(e.get("call_id", ""))
         if e.get("event") == "returned" and kind is None:
             found.pop(call_id, None)  # approved after all (a later attempt of the same call)

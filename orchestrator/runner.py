@@ -42,6 +42,7 @@ from orchestrator.run_events import RunIssue, issues_of, replayed
 from orchestrator.run_store import RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
+from orchestrator.sync_loop import run_sync
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["AskHandler", "Orchestrator", "RunResult"]
@@ -118,6 +119,7 @@ class Orchestrator:
         self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
         router = router or build_router(self.agents)
         self.permissions = permissions or PermissionPolicy()
+        self.provider = provider
         self.workspace = Path(workspace).resolve()
         self.owner = this_owner()
         """Who holds the lease of the runs this orchestrator drives (host:pid)."""
@@ -280,7 +282,7 @@ class Orchestrator:
         return await _last(self.astream(task, agent=agent, budget=budget, run_id=run_id))
 
     def run(self, task: str, *, agent: str | None = None, budget: Budget | None = None) -> RunResult:
-        return asyncio.run(self.arun(task, agent=agent, budget=budget))
+        return run_sync(self.arun(task, agent=agent, budget=budget))
 
     async def abatch(
         self,
@@ -310,10 +312,12 @@ class Orchestrator:
         return list(await asyncio.gather(*(one(task) for task in tasks)))
 
     def batch(self, tasks: Iterable[str], *, max_concurrency: int = 4) -> list[RunResult]:
-        return asyncio.run(self.abatch(tasks, max_concurrency=max_concurrency))
+        return run_sync(self.abatch(tasks, max_concurrency=max_concurrency))
 
     def close(self) -> None:
-        """Close the connection to the run records (SQLite file or Postgres); also `with Orchestrator(...)`."""
+        """Close the connection to the run records (SQLite file or Postgres) and the HTTP pools the sync API
+        opened; also `with Orchestrator(...)`."""
+        run_sync(_close_provider(self.provider))
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -326,7 +330,15 @@ class Orchestrator:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await asyncio.to_thread(self.close)
+        await _close_provider(self.provider)  # the pools this loop opened
+        await asyncio.to_thread(self.store.close)
+
+
+async def _close_provider(provider: ModelProvider) -> None:
+    """A provider with HTTP pools per event loop (OpenAIProvider) closes this loop's."""
+    close = getattr(provider, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _last(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:

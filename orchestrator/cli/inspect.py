@@ -156,7 +156,7 @@ def replay(
     ] = None,
     provider: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="With --from-step: anthropic or local, where the live calls go."),
+        typer.Option(help="With --from-step: anthropic, openai or local, where the live calls go."),
     ] = None,
     permission_mode: Annotated[
         Optional[str],  # noqa: UP045
@@ -168,8 +168,8 @@ def replay(
     """Re-execute a recorded run through the current graph with the recorded model answers (no API call) and
     report the first step where its behaviour diverges; exit 1 if it does. Tools really run, in a scratch
     workspace: a run whose tools read files that existed before it diverges unless --workspace holds them."""
-    if provider is not None and provider not in ("anthropic", "local"):
-        fail(f"--provider must be anthropic or local, not {provider!r}")
+    if provider is not None and provider not in get_args(ProviderName):
+        fail(f"--provider must be anthropic, openai or local, not {provider!r}")
     try:
         report = asyncio.run(
             _replay(run_id, db, list(agents_dir or []), workspace, from_step, provider, permission_mode)

@@ -51,7 +51,10 @@ SettingsOpt = Annotated[
 ]
 ProviderOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option(help="anthropic or local (default: anthropic if ANTHROPIC_API_KEY is set)."),
+    typer.Option(
+        help="anthropic, openai (any OpenAI-compatible server: OPENAI_BASE_URL) or local "
+        "(default: anthropic if ANTHROPIC_API_KEY is set, else local)."
+    ),
 ]
 WorkspaceOpt = Annotated[Path, typer.Option(help="Directory the agents' file tools work in.")]
 TimeoutOpt = Annotated[
@@ -87,7 +90,7 @@ class RunOptions:
 
     def validate(self) -> None:
         if self.provider not in (None, *get_args(ProviderName)):
-            raise UserError(f"--provider must be anthropic or local, not {self.provider!r}")
+            raise UserError(f"--provider must be anthropic, openai or local, not {self.provider!r}")
         if self.permission_mode is not None and self.permission_mode not in get_args(PermissionMode):
             modes = ", ".join(get_args(PermissionMode))
             raise UserError(f"--permission-mode must be one of {modes}, not {self.permission_mode!r}")
@@ -176,8 +179,10 @@ class _Printer:
         indent, tag = "  " * event.get("depth", 0), self.label(event) if kind != "route" else ""
         agent, detail = (event.get("agent", "?"), "bold"), event.get("detail", "")
         name = agent[0]
-        revise = f" - {detail}" if event.get("decision") == "revise" else ""
+        revise = f" - {detail}" if event.get("decision") in ("revise", "unreadable") else ""
         unapproved = f"✗ {name} not approved after {event.get('round')} rounds: {event.get('reason', '')}"
+        if detail == "unreadable":
+            unapproved = f"✗ {name} not approved: {event.get('reason', '')}"
         lines = {
             "route": ("routed to ", agent, f" (confidence {event.get('confidence', 0):.2f}): {detail}"),
             "delegate": (f"{indent}↳ {tag}delegating to ", agent),

@@ -25,7 +25,14 @@ def _mermaid_node(index: int, node: NodeTrace) -> str:
     return f'    n{index}["{"<br/>".join(_mermaid_text(line) for line in lines)}"]'
 
 
-_MERMAID_CLASSES = {"approved": "ok", "completed": "ok", "unapproved": "warn", "running": "warn", "unfinished": "warn"}
+_MERMAID_CLASSES = {
+    "approved": "ok",
+    "completed": "ok",
+    "unapproved": "warn",
+    "unreadable": "warn",
+    "running": "warn",
+    "unfinished": "warn",
+}
 
 
 def render_mermaid(trace: Trace) -> str:

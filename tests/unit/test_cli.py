@@ -41,7 +41,7 @@ def test_agents_strict_fails_naming_file_and_line(cli: CliRunner, tmp_path: Path
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--provider", "openai", "x"], "--provider must be anthropic or local"),
+        (["run", "--provider", "gpt", "x"], "--provider must be anthropic, openai or local"),
         (["run", "--permission-mode", "yolo", "x"], "--permission-mode must be one of"),
         (["run", "--workspace", "/nonexistent/dir", "x"], "--workspace /nonexistent/dir is not a directory"),
         (["run", "--agents-dir", "/nonexistent/agents", "x"], "--agents-dir is not a directory"),

@@ -318,7 +318,7 @@ def test_cli_show_formats(cli: CliRunner, recorded: Recorded) -> None:
         (["show", "nope"], "no run 'nope'"),
         (["replay", "RUN", "--provider", "local"], "--provider goes with --from-step"),
         (["replay", "RUN", "--from-step", "1"], "--from-step needs --provider"),
-        (["replay", "RUN", "--provider", "openai", "--from-step", "1"], "--provider must be anthropic or local"),
+        (["replay", "RUN", "--provider", "gpt", "--from-step", "1"], "--provider must be anthropic, openai or local"),
     ],
 )
 def test_cli_flag_errors_name_the_flag(cli: CliRunner, recorded: Recorded, args: list[str], message: str) -> None:

@@ -20,6 +20,7 @@ from orchestrator.graphs.route import async_only, route_task
 from orchestrator.graphs.routers import route_to_agent
 from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.ledger import Ledger
+from orchestrator.loader import AgentSet, agent_mapping
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router
 from orchestrator.tools.base import ToolSpec
@@ -30,7 +31,7 @@ __all__ = ["build_graph"]
 
 
 def build_graph(
-    agents: Mapping[str, AgentSpec],
+    agents: AgentSet | Mapping[str, AgentSpec],
     *,
     provider: ModelProvider,
     workspace: Path | str = ".",
@@ -44,10 +45,11 @@ def build_graph(
     """Build the orchestration graph for these agents; compile it with your checkpointer. Tools work in
     `workspace`, or, with `workspace_root`, each thread in its own directory under it; a run's context
     (RunContext) may choose either for itself."""
+    by_name = agent_mapping(agents)
     deps = Deps(
-        agents=dict(agents),
+        agents=by_name,
         provider=provider,
-        router=router or build_router(agents),
+        router=router or build_router(by_name),
         tools=dict(ALL_TOOLS if tools is None else tools),
         workspace=Path(workspace).resolve(),
         settings=settings or Settings(),

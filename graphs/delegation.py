@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from orchestrator.errors import ModelCallError
@@ -19,10 +18,11 @@ from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
 from orchestrator.graphs.tool_node import cap_result
+from orchestrator.logs import get_logger
 
 __all__ = ["delegate", "refusal"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def refusal(brief: Brief, deps: Deps) -> str | None:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import structlog
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, message_to_dict, messages_to_dict
 from langchain_core.runnables import Runnable, RunnableBinding, ensure_config
@@ -20,14 +19,14 @@ from orchestrator.graphs.context import RunContext, current_context, thread_id
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import emit
 from orchestrator.local.policy import POLICY_KEY
-from orchestrator.logs import scrub
+from orchestrator.logs import get_logger, scrub
 from orchestrator.pricing import TokenCounts
 from orchestrator.run_store import CallRecord
 from orchestrator.secrets import mask_secrets
 
 __all__ = ["Purpose", "call_model", "request_fingerprint", "token_counts"]
 
-log = structlog.get_logger("orchestrator.model")
+log = get_logger("orchestrator.model")
 
 Purpose = Literal["turn", "review", "route", "summarize"]
 

@@ -23,13 +23,14 @@ from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.forced_tool import call_forced_tool
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.state import RouteInfo, RunState
+from orchestrator.logs import get_logger
 from orchestrator.routing import Ask
 from orchestrator.routing.tasks import check_task
 from orchestrator.routing.tiebreak import TOOL_NAME
 
 __all__ = ["ROUTER", "SYNC_REFUSED", "async_only", "read_task", "route_task", "tiebreak_ask"]
 
-log = structlog.get_logger("orchestrator.route")
+log = get_logger("orchestrator.route")
 
 ROUTER = "router"
 """The name the tie-break's model call is recorded under (it is no agent's call)."""

@@ -17,24 +17,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator._frontmatter import FrontmatterError, split_frontmatter
 from orchestrator.agent_spec import AgentSpec
-from orchestrator.errors import AgentFileError
+from orchestrator.errors import AgentFileError, UserError
+from orchestrator.logs import get_logger
 from orchestrator.tools.registry import KNOWN_TOOL_NAMES
 
 __all__ = [
     "AgentSet",
     "LoadWarning",
     "agent_from_dict",
+    "agent_mapping",
     "load_agents",
     "parse_agent_file",
     "parse_agent_text",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MODEL_ALIASES = ("opus", "sonnet", "haiku", "inherit")
 _TOOL_ALIASES = {"Agent": "Task"}  # Claude Code renamed Task to Agent; both mean delegation
@@ -77,6 +78,20 @@ class AgentSet:
 
     def __len__(self) -> int:
         return len(self.agents)
+
+
+def agent_mapping(agents: object, argument: str = "agents") -> dict[str, AgentSpec]:
+    """The agents by name, from an AgentSet (what `load_agents` returns) or a mapping of AgentSpecs; anything
+    else is a UserError naming the argument."""
+    found = agents.agents if isinstance(agents, AgentSet) else agents
+    if not isinstance(found, Mapping) or not all(isinstance(a, AgentSpec) for a in found.values()):
+        raise UserError(
+            f"{argument}: expected what load_agents() returns (or a mapping of name to AgentSpec), "
+            f"got {type(agents).__name__}"
+        )
+    if not found:
+        raise UserError(f"{argument}: no agents")
+    return dict(found)
 
 
 class _Frontmatter(BaseModel):

@@ -1,6 +1,8 @@
 """structlog, configured once at the entry point (the CLI or the caller's own `configure_logging`).
 
-Library code only calls `structlog.get_logger()` and binds run_id / agent / node with contextvars.
+Library code logs through `get_logger(name)` and binds run_id / agent / node with contextvars. Until
+structlog is configured (by `configure_logging`, or by the application's own `structlog.configure`), the
+library says nothing: structlog's default would print every event on the user's stdout.
 Prompts, tool payloads and secrets never reach a log line: `redact` drops payload-bearing keys and masks
 anything that looks like a credential, whatever the key, and the environment's actual key values.
 """
@@ -18,10 +20,31 @@ from structlog.typing import EventDict, WrappedLogger
 
 from orchestrator.secrets import mask_secrets
 
-__all__ = ["configure_logging", "redact", "scrub"]
+__all__ = ["configure_logging", "get_logger", "redact", "scrub"]
 
 _PAYLOAD_KEYS = frozenset({"prompt", "prompts", "messages", "content", "input", "output", "args", "api_key", "headers"})
 _SECRET = re.compile(r"(sk-ant-[\w-]+|sk-[A-Za-z0-9]{20,}|Bearer\s+\S+|(?i:api[_-]?key)=\S+)")
+
+
+def _nothing(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class _LibraryLogger:
+    """A structlog logger that is silent while structlog is unconfigured."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        if not structlog.is_configured():
+            return _nothing
+        return getattr(structlog.get_logger(self._name), method)
+
+
+def get_logger(name: str) -> Any:
+    """The library's logger for `name`: structlog's once the process configured structlog, else silent."""
+    return _LibraryLogger(name)
 
 
 def scrub(text: str) -> str:

@@ -16,7 +16,6 @@ import asyncio
 from functools import partial
 from typing import Any, cast
 
-import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.errors import GraphInterrupt
@@ -29,13 +28,14 @@ from orchestrator.graphs.review import final_text
 from orchestrator.graphs.route import async_only, read_task
 from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.ledger import BudgetExceeded
+from orchestrator.logs import get_logger
 from orchestrator.run_events import issues_of, replayed
 from orchestrator.run_store import RunStatus, RunStore, keep_lease
 from orchestrator.secrets import mask_secrets
 
 __all__ = ["WAITING", "recorded_graph"]
 
-log = structlog.get_logger("orchestrator.recorded")
+log = get_logger("orchestrator.recorded")
 
 WAITING = "waiting for permission answers: resume the thread with allow, deny or always"
 """The error an interrupted server run is recorded with while a permission ask waits for the client."""

@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -34,7 +34,8 @@ from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
 from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunInput
 from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
-from orchestrator.loader import AgentSet, load_agents
+from orchestrator.loader import AgentSet, agent_mapping, load_agents
+from orchestrator.logs import get_logger
 from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router, check_task
@@ -43,11 +44,11 @@ from orchestrator.run_store import RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
 from orchestrator.sync_loop import run_sync
-from orchestrator.tools.permissions import PermissionPolicy
+from orchestrator.tools.permissions import PermissionMode, PermissionPolicy
 
 __all__ = ["AskHandler", "Orchestrator", "RunResult"]
 
-log = structlog.get_logger("orchestrator.run")
+log = get_logger("orchestrator.run")
 
 AskHandler = Callable[[PermissionRequest], Awaitable[Answer]]
 """Answers a permission ask: "allow" this once, "deny", or "always" (this tool / command for the run)."""
@@ -103,24 +104,27 @@ class Orchestrator:
         settings: Settings | None = None,
         router: Router | None = None,
         permissions: PermissionPolicy | None = None,
+        permission_mode: PermissionMode | None = None,
         ask: AskHandler | None = None,
         db: Path | str | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         prices: PriceTable | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        """`permissions`: Claude Code's modes and rules (default mode: reads allowed, edits and commands
-        ask). `ask` answers those asks; without it every ask is denied with a message naming the flag or
-        rule that would allow it. `db`: where checkpoints and run records live, a SQLite file or a
-        `postgresql://` URL (default: env ORCHESTRATE_DB, else a per-user SQLite file); `checkpointer`
-        replaces the checkpoints. `options`: what `resume` needs to rebuild this orchestrator (the CLI
-        records its flags there)."""
-        loaded = agents if agents is not None else load_agents()
-        self.agents: Mapping[str, AgentSpec] = dict(loaded.agents if isinstance(loaded, AgentSet) else loaded)
+        """`workspace`: the existing directory the file tools work in. `permissions`: Claude Code's modes and
+        rules (default mode: reads allowed, edits and commands ask); `permission_mode` alone sets the mode
+        ("acceptEdits" lets agents write files). `ask` answers those asks; without it every ask is denied
+        with a message naming the flag or rule that would allow it. `db`: where checkpoints and run records
+        live, a SQLite file or a `postgresql://` URL (default: env ORCHESTRATE_DB, else a per-user SQLite
+        file); `checkpointer` replaces the checkpoints. `options`: what `resume` needs to rebuild this
+        orchestrator (the CLI records its flags there)."""
+        self.agents = agent_mapping(agents if agents is not None else load_agents())
         router = router or build_router(self.agents)
         self.permissions = permissions or PermissionPolicy()
+        if permission_mode is not None:
+            self.permissions = replace(self.permissions, mode=permission_mode)
         self.provider = provider
-        self.workspace = Path(workspace).resolve()
+        self.workspace = existing_workspace(workspace)
         self.owner = this_owner()
         """Who holds the lease of the runs this orchestrator drives (host:pid)."""
         self.store = open_store(db)
@@ -332,6 +336,14 @@ class Orchestrator:
     async def __aexit__(self, *exc_info: object) -> None:
         await _close_provider(self.provider)  # the pools this loop opened
         await asyncio.to_thread(self.store.close)
+
+
+def existing_workspace(workspace: Path | str) -> Path:
+    """The workspace directory, resolved; one that does not exist is a UserError naming the argument."""
+    path = Path(workspace).expanduser().resolve()
+    if not path.is_dir():
+        raise UserError(f"workspace {str(workspace)!r} is not an existing directory (argument workspace)")
+    return path
 
 
 async def _close_provider(provider: ModelProvider) -> None:

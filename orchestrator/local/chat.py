@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
@@ -28,6 +27,7 @@ from orchestrator.local.render import PromptLimits
 from orchestrator.local.schema import tool_defs
 from orchestrator.local.steps import GenerationSettings
 from orchestrator.local.turn import candidate_actions, run_turn
+from orchestrator.logs import get_logger
 
 __all__ = [
     "DEFAULT_ALIASES",
@@ -35,7 +35,7 @@ __all__ = [
     "LocalProvider",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 # --- the chat model -------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO, cast
 
-import structlog
 from rich.console import Console
 from rich.text import Text
 
 from orchestrator.errors import ModelCallError
 from orchestrator.local.loops import LOOP_STOPPED, LoopGuard
 from orchestrator.local.probe import cached_verdict, ensure_engine_works
+from orchestrator.logs import get_logger
 
 __all__ = [
     "LlamaLike",
@@ -30,7 +30,7 @@ __all__ = [
     "usage_of",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 N_CTX = 4096
 

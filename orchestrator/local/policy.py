@@ -28,16 +28,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import structlog
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from orchestrator.file_mentions import requested_files
 from orchestrator.local.steps import ANSWER, Call, calls_of, request_of
+from orchestrator.logs import get_logger
 from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = ["POLICY_KEY", "PolicyDecision", "Rule", "TurnPolicy", "open_actions"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 POLICY_KEY = "policy"
 """Where a reply carries its turn's decisions: `response_metadata[POLICY_KEY]`, a list of dicts."""

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.tool import ToolCall
 
@@ -35,10 +34,11 @@ from orchestrator.local.steps import (
     tool_request,
     without,
 )
+from orchestrator.logs import get_logger
 
 __all__ = ["candidate_actions", "run_turn"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 # --- tool choice ----------------------------------------------------------------------------------

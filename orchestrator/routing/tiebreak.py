@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.errors import ModelCallError
+from orchestrator.logs import get_logger
 
 __all__ = [
     "REASON_MAX_CHARS",
@@ -34,7 +34,7 @@ __all__ = [
     "tool_schema",
 ]
 
-log = structlog.get_logger("orchestrator.routing")
+log = get_logger("orchestrator.routing")
 
 TOOL_NAME = "choose_agent"
 REASON_MAX_CHARS = 200

@@ -18,13 +18,14 @@ from orchestrator.errors import ModelCallError
 from orchestrator.graphs.context import RunContext, current_context, thread_id
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.progress import emit
+from orchestrator.ledger import Budget
 from orchestrator.local.policy import POLICY_KEY
 from orchestrator.logs import get_logger, scrub
 from orchestrator.pricing import TokenCounts
 from orchestrator.run_store import CallRecord
 from orchestrator.secrets import mask_secrets
 
-__all__ = ["Purpose", "call_model", "request_fingerprint", "token_counts"]
+__all__ = ["Purpose", "answering_model", "call_model", "request_fingerprint", "token_counts"]
 
 log = get_logger("orchestrator.model")
 
@@ -61,16 +62,36 @@ async def _record(
     purpose: str, started: float, seconds: float,
 ) -> float:  # fmt: skip
     assert deps.ledger is not None
-    tokens = token_counts(reply)
-    cost = deps.ledger.cost(deps.model_id(model), tokens)
+    tokens, answered = token_counts(reply), answering_model(reply, deps.model_id(model))
+    cost = deps.ledger.cost(answered, tokens)
+    if not deps.ledger.prices.priced(answered) and context.budget != Budget():
+        _warn_unpriced(run_id, answered)
     response = scrub(json.dumps(message_to_dict(reply), default=str))
     await deps.ledger.arecord(run_id, CallRecord(
-        agent=agent, purpose=purpose, model=deps.model_id(model), delegation=context.delegation,
+        agent=agent, purpose=purpose, model=answered, delegation=context.delegation,
         started=started, seconds=seconds, input_tokens=tokens.input, output_tokens=tokens.output,
         cache_read_tokens=tokens.cache_read, cache_write_tokens=tokens.cache_write, cost_usd=cost,
         request_hash=request[1], request=request[0], response=response,
     ))  # fmt: skip
     return cost
+
+
+def answering_model(reply: AIMessage, configured: str) -> str:
+    """The model that answered, as the response names it (a server may serve another than asked for),
+    else the configured id: what the call is priced and recorded as."""
+    named = reply.response_metadata.get("model_name") or reply.response_metadata.get("model")
+    return str(named) if named else configured
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_unpriced(run_id: str, model: str) -> None:
+    """Once per run and model: a cost cap cannot hold for a model without a price."""
+    if (run_id, model) not in _warned:
+        _warned.add((run_id, model))
+        log.warning("unpriced_model", model=model, detail="not in the price table: its calls count $0 toward "
+                    "--max-cost / --max-delegation-cost (add it to a price table: ORCHESTRATE_PRICES)")  # fmt: skip
 
 
 def masked_reply(reply: AIMessage) -> AIMessage:

@@ -75,8 +75,9 @@ def _add(total: dict[str, float], call: CallRecord) -> None:
         total[key] = total.get(key, 0) + getattr(call, key)
 
 
-def summarize(calls: list[CallRecord]) -> dict[str, object]:
-    """Totals of a run's calls, with the same totals per agent and per model."""
+def summarize(calls: list[CallRecord], prices: PriceTable | None = None) -> dict[str, object]:
+    """Totals of a run's calls, with the same totals per agent and per model; with `prices`, `unpriced`
+    lists the models the table has no price for (their calls count $0)."""
     total: dict[str, float] = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
     total["cost_usd"] = 0.0
     by_agent: dict[str, dict[str, float]] = {}
@@ -85,7 +86,8 @@ def summarize(calls: list[CallRecord]) -> dict[str, object]:
         _add(total, call)
         _add(by_agent.setdefault(call.agent, {}), call)
         _add(by_model.setdefault(call.model, {}), call)
-    return {**total, "calls": len(calls), "by_agent": by_agent, "by_model": by_model}
+    unpriced = sorted(m for m in by_model if prices is not None and not prices.priced(m))
+    return {**total, "calls": len(calls), "by_agent": by_agent, "by_model": by_model, "unpriced": unpriced}
 
 
 def delegation_cost(calls: list[CallRecord], call_id: str) -> float:

@@ -47,13 +47,23 @@ class PriceTable:
     models: Mapping[str, Price]
     families: Mapping[str, Price]
 
-    def price(self, model: str) -> Price:
+    def price(self, model: str) -> Price | None:
+        """The model's price; a Claude id by its family when not listed; None (unpriced) for any other
+        model the table does not list: Claude prices are never used for another model."""
         if model in self.models:
             return self.models[model]
-        return next((price for family, price in self.families.items() if family in model), FREE)
+        if model.endswith(".gguf"):
+            return FREE  # a local model file: tokens cost nothing
+        if model.startswith("claude"):
+            return next((price for family, price in self.families.items() if family in model), None)
+        return None
+
+    def priced(self, model: str) -> bool:
+        return self.price(model) is not None
 
     def cost(self, model: str, tokens: TokenCounts) -> float:
-        price = self.price(model)
+        """USD for the tokens; 0 for an unpriced model (`priced` tells the two apart)."""
+        price = self.price(model) or FREE
         micro = (
             tokens.input * price.input
             + tokens.output * price.output

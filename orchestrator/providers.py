@@ -154,12 +154,15 @@ class FixedProvider:
     model: BaseChatModel
     errors: tuple[type[BaseException], ...] = ()
     name: str = "custom"
+    model_ids: Mapping[str, str] = field(default_factory=dict)
+    """Alias -> the id calls are recorded and priced as, when the response names no model (default: the
+    alias itself, which the price table does not price)."""
 
     def chat_model(self, model: str) -> BaseChatModel:
         return self.model
 
     def model_id(self, model: str) -> str:
-        return model
+        return self.model_ids.get(model, model)
 
 
 def select_provider(

@@ -276,8 +276,8 @@ class Orchestrator:
             status = "incomplete"
         changed = dict.fromkeys([*state.get("files_changed", []), *(f for d in records for f in d["files_changed"])])
         return RunResult(
-            run_id, status, final, state.get("route"), tuple(delegations), summarize(calls), error, issues,
-            tuple(changed),
+            run_id, status, final, state.get("route"), tuple(delegations), summarize(calls, self.ledger.prices),
+            error, issues, tuple(changed),
         )  # fmt: skip
 
     async def arun(

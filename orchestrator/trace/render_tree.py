@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from rich.tree import Tree
 
+from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.trace.model import CallTrace, NodeTrace, ToolCallTrace, Trace, VerdictTrace
 
 __all__ = ["render_tree", "short"]
@@ -85,14 +86,18 @@ def _add_node(parent: Tree, node: NodeTrace) -> None:
         branch.add(_verdict_label(verdict))
 
 
-def render_tree(trace: Trace) -> Tree:
-    """The run as a rich tree: route, each context's calls with their tools, delegations and verdicts."""
+def render_tree(trace: Trace, prices: PriceTable | None = None) -> Tree:
+    """The run as a rich tree: route, each context's calls with their tools, delegations and verdicts; the
+    models `prices` (default: the bundled table) has no price for are named as unpriced."""
+    prices = prices or load_prices()
     calls = trace.calls()
     tokens = sum(c.prompt_tokens for c in calls)
     out = sum(c.output_tokens for c in calls)
     head = Text.assemble(("run ", "bold"), trace.run_id, "  ", _styled(trace.status))
     head.append(f"  ${trace.cost_usd:.4f}  {tokens} in / {out} out  {len(calls)} calls  ")
     head.append(_duration(trace.ended - trace.started))
+    if unpriced := sorted({c.model for c in calls if not prices.priced(c.model)}):
+        head.append(f"  unpriced (counted $0): {', '.join(unpriced)}", "yellow")
     tree = Tree(head)
     tree.add(Text.assemble(("task: ", "bold"), short(trace.task, 200)))
     if trace.route:

@@ -56,6 +56,9 @@ async def test_the_team_completes_whatever_the_server_does_with_a_forced_tool_ch
     assert [d["status"] for d in result.delegations] == ["approved", "approved"]
     assert {p: (tmp_path / p).read_text() for p in SUBTASKS} == SUBTASKS
     assert {r["model"] for r in server.requests} == {"big", "small"}  # the aliases, mapped to the server's names
+    # recorded and priced as the models that answered, which no price table prices: $0, said so
+    assert set(result.usage["by_model"]) == {"served-big", "served-small"}
+    assert result.usage["unpriced"] == ["served-big", "served-small"] and result.usage["cost_usd"] == 0.0
     if behaviour == "reject":  # each of the two reviews: the named choice refused, then "required"
         choices = sorted(json.dumps(r.get("tool_choice")) for r in _reviews(server))
         assert choices == [

@@ -11,12 +11,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import FixedProvider, Orchestrator, load_agents
+from orchestrator import Orchestrator, load_agents
 from orchestrator.cli import app
 from orchestrator.ledger import Budget
 from orchestrator.run_store import default_db_path, this_owner
 from orchestrator.run_store_pg import PostgresRunStore
-from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
+from tests.support.scripted_model import CLAUDE_LIKE, Call, Reply, ScriptedModel, ai, tool_call
 
 pytest_plugins = ["tests.support.postgres_server"]
 
@@ -51,7 +51,7 @@ def orchestrators(tmp_path: Path, postgres_url: str) -> Iterator[Callable[[Scrip
     built: list[Orchestrator] = []
 
     def build(model: ScriptedModel) -> Orchestrator:
-        built.append(Orchestrator(agents, provider=FixedProvider(model), workspace=tmp_path, db=postgres_url))
+        built.append(Orchestrator(agents, provider=CLAUDE_LIKE(model), workspace=tmp_path, db=postgres_url))
         return built[-1]
 
     yield build

@@ -12,6 +12,7 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -22,7 +23,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import PrivateAttr
 
-__all__ = ["Call", "Reply", "ScriptError", "ScriptedModel", "ai", "tool_call"]
+from orchestrator.config import CLAUDE_MODELS
+from orchestrator.providers import FixedProvider
+
+__all__ = ["CLAUDE_LIKE", "Call", "Reply", "ScriptError", "ScriptedModel", "ai", "tool_call"]
 
 _ids = itertools.count(1)
 
@@ -179,3 +183,8 @@ class ScriptedModel(BaseChatModel):
         """Raise if any scripted reply was never used."""
         if not all(self._used):
             raise ScriptError(f"{self._used.count(False)} scripted replies never used; {self._left()}")
+
+
+CLAUDE_LIKE = partial(FixedProvider, model_ids=CLAUDE_MODELS)
+"""A FixedProvider whose scripted model stands in for Claude: its calls are recorded and priced as the
+Claude ids of the aliases (a plain FixedProvider's are unpriced, as any non-Claude model's are)."""

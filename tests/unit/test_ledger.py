@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import FixedProvider, Orchestrator, load_agents
+from orchestrator import Orchestrator, load_agents
 from orchestrator.errors import UserError
 from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
 from orchestrator.pricing import FREE, Price, PriceTable, TokenCounts, load_prices
 from orchestrator.run_store import CallRecord, RunStore
-from tests.support.scripted_model import Reply, ScriptedModel, ai, tool_call
+from tests.support.scripted_model import CLAUDE_LIKE, Reply, ScriptedModel, ai, tool_call
 
 
 def call(agent: str, model: str, cost: float, delegation: str = "") -> CallRecord:
@@ -24,6 +24,18 @@ def test_bundled_prices_by_id_family_and_local() -> None:
     assert table.price("claude-opus-4-6") == Price(5.0, 25.0, 6.25, 0.5)
     assert table.price("claude-sonnet-4-5-20250929") == Price(3.0, 15.0, 3.75, 0.3)  # by family
     assert table.price("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") == FREE
+
+
+@pytest.mark.parametrize("model", ["opus", "sonnet", "gpt-4o", "qwen2.5-coder:32b", "served-opus-clone"])
+def test_claude_prices_are_never_used_for_another_model(model: str) -> None:
+    table = load_prices()
+    assert table.price(model) is None and not table.priced(model)
+    assert table.cost(model, TokenCounts(input=1_000_000, output=1_000_000)) == 0.0
+
+
+def test_a_summary_names_the_unpriced_models() -> None:
+    calls = [call("a", "claude-opus-4-6", 1.0), call("b", "gpt-4o", 0.0), call("b", "gpt-4o", 0.0)]
+    assert summarize(calls, load_prices())["unpriced"] == ["gpt-4o"]
 
 
 def test_cost_counts_each_kind_of_token_at_its_price() -> None:
@@ -77,7 +89,7 @@ async def test_a_run_stops_at_its_cap_and_resumes_with_a_higher_one(tmp_path: Pa
         Reply(ai("Done."), when=lambda c: c.agent == "senior-ml-engineer" and bool(c.tool_results)),
     ])  # fmt: skip
     agents = load_agents(cwd=tmp_path, home=tmp_path)
-    orchestrator = Orchestrator(agents, provider=FixedProvider(model), workspace=tmp_path, db=tmp_path / "r.sqlite")
+    orchestrator = Orchestrator(agents, provider=CLAUDE_LIKE(model), workspace=tmp_path, db=tmp_path / "r.sqlite")
     first = await orchestrator.arun("greet", agent="senior-ml-engineer", budget=Budget(max_cost=1e-9))
     assert first.status == "budget_exceeded" and "--max-cost" in (first.error or "")
     assert len(model.calls) == 1  # the call that crossed the cap ran; the next one did not
@@ -92,7 +104,7 @@ async def test_batch_runs_each_task_as_its_own_recorded_run(tmp_path: Path) -> N
     tasks = ["Write a unit test for load_csv", "Fix the typo in train.py", "Add type hints to utils.py"]
     model = ScriptedModel([Reply(ai(f"did: {t}"), when=lambda c, t=t: c.first_human == t) for t in tasks])
     agents = load_agents(cwd=tmp_path, home=tmp_path)
-    orchestrator = Orchestrator(agents, provider=FixedProvider(model), workspace=tmp_path, db=tmp_path / "b.sqlite")
+    orchestrator = Orchestrator(agents, provider=CLAUDE_LIKE(model), workspace=tmp_path, db=tmp_path / "b.sqlite")
     results = await orchestrator.abatch(tasks, max_concurrency=2)
     model.assert_complete()
     assert [r.final for r in results] == [f"did: {t}" for t in tasks]

@@ -19,7 +19,7 @@ from orchestrator.pricing import load_prices
 from orchestrator.recorded import WAITING, recorded_graph
 from orchestrator.run_events import granted_rules
 from orchestrator.run_store import RunStore
-from tests.support.scripted_model import Reply, ScriptedModel, ai, tool_call
+from tests.support.scripted_model import CLAUDE_LIKE, Reply, ScriptedModel, ai, tool_call
 from tests.unit.test_graph import JUNIOR, FakeAPIError, turn
 
 THREAD = {"configurable": {"thread_id": "thread-1"}}
@@ -30,7 +30,7 @@ def _served(tmp_path: Path, script: list[Reply]) -> tuple[Any, ScriptedModel, Ru
     model, store = ScriptedModel(script), RunStore(tmp_path / "runs.sqlite")
     agents = load_agents(cwd=tmp_path, home=tmp_path).agents
     inner = build_graph(
-        agents, provider=FixedProvider(model, errors=(FakeAPIError,)), ledger=Ledger(store, load_prices()),
+        agents, provider=CLAUDE_LIKE(model, errors=(FakeAPIError,)), ledger=Ledger(store, load_prices()),
         workspace_root=tmp_path / "root",
     ).compile()  # fmt: skip
     return recorded_graph(inner, store, "test-owner").compile(checkpointer=InMemorySaver()), model, store

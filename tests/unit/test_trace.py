@@ -25,7 +25,7 @@ from orchestrator.replay.recording import difference
 from orchestrator.run_store import CallRecord, RunRecord, RunStore
 from orchestrator.tools.permissions import PermissionPolicy
 from orchestrator.trace import Trace, build_trace, load_trace, render_html, render_json, render_mermaid, render_tree
-from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
+from tests.support.scripted_model import CLAUDE_LIKE, Call, Reply, ScriptedModel, ai, tool_call
 
 SENIOR, JUNIOR = "senior-ml-engineer", "ml-engineer"
 BRIEF = {
@@ -79,7 +79,7 @@ async def recorded(tmp_path: Path) -> Recorded:
     workspace.mkdir()
     model = ScriptedModel(_script())
     orchestrator = Orchestrator(
-        agents, provider=FixedProvider(model), workspace=workspace, permissions=PermissionPolicy(mode="acceptEdits"),
+        agents, provider=CLAUDE_LIKE(model), workspace=workspace, permissions=PermissionPolicy(mode="acceptEdits"),
         db=tmp_path / "runs.sqlite",
     )  # fmt: skip
     result = await orchestrator.arun("write the results report", agent=SENIOR)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
@@ -108,3 +109,15 @@ async def test_the_contexts_budget_stops_the_run_recorded_as_budget_exceeded(tmp
     with pytest.raises(BudgetExceeded, match=r"thread-1 spent \$0\.\d+ of its \$0\.0001 cap"):
         await graph.ainvoke({"task": "write a", "route": FORCED}, THREAD, context=context)
     assert store.run("thread-1").status == "budget_exceeded" and len(store.calls("thread-1")) == 1
+
+
+async def test_a_cost_cap_on_an_unpriced_model_is_warned_about_once(tmp_path: Path) -> None:
+    model, store = ScriptedModel(_write_then_edit()), RunStore(tmp_path / "runs.sqlite")
+    agents = load_agents(cwd=tmp_path, home=tmp_path).agents
+    inner = build_graph(agents, provider=FixedProvider(model), ledger=Ledger(store, load_prices())).compile()
+    graph = recorded_graph(inner, store, "test-owner").compile(checkpointer=InMemorySaver())
+    context = RunContext(permission_mode="acceptEdits", workspace_root=str(tmp_path / "ws"), max_cost=0.0001)
+    with structlog.testing.capture_logs() as logs:
+        await graph.ainvoke({"task": "write a", "route": FORCED}, THREAD, context=context)
+    assert store.run("thread-1").status == "completed"  # $0 calls never reach the cap...
+    assert [e["model"] for e in logs if e["event"] == "unpriced_model"] == ["sonnet"]  # ...and the user is told

@@ -14,6 +14,7 @@ of builtin error types only ("An internal error occurred" otherwise), and these 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Literal
 
 
 class OrchestrateError(Exception):
@@ -40,6 +41,15 @@ class ToolError(OrchestrateError):
 
 class RunError(OrchestrateError, RuntimeError):
     """A run could not finish."""
+
+    status: ClassVar[Literal["failed", "budget_exceeded"]] = "failed"
+    """What the run's record says it ended as."""
+
+
+def internal_error(exc: BaseException) -> str:
+    """One line, at most 500 characters, for an exception nobody raised on purpose (a bug, a broken
+    database) at a run's boundary; mask secrets before recording it."""
+    return " ".join(f"internal error: {type(exc).__name__}: {exc}".split())[:500]
 
 
 class ModelCallError(RunError):

@@ -21,6 +21,8 @@ __all__ = ["Budget", "BudgetExceeded", "Ledger", "delegation_cost", "summarize"]
 class BudgetExceeded(RunError):
     """The next model call would exceed a cost cap; the run stops, resumable with a higher cap."""
 
+    status = "budget_exceeded"
+
 
 @dataclass(frozen=True)
 class Budget:

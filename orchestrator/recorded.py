@@ -22,12 +22,11 @@ from langgraph.errors import GraphInterrupt
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from orchestrator.errors import RunError
+from orchestrator.errors import RunError, internal_error
 from orchestrator.graphs.context import RunContext, current_context, thread_id
 from orchestrator.graphs.review import final_text
 from orchestrator.graphs.route import async_only, read_task
 from orchestrator.graphs.state import RunInput, RunState
-from orchestrator.ledger import BudgetExceeded
 from orchestrator.logs import get_logger
 from orchestrator.run_events import issues_of, replayed
 from orchestrator.run_store import RunStatus, RunStore, keep_lease
@@ -85,14 +84,13 @@ async def run_recorded(
         status, error = "interrupted", WAITING
         raise
     except RunError as exc:
-        status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"
-        error = mask_secrets(str(exc))
+        status, error = exc.status, mask_secrets(str(exc))
         raise
     except asyncio.CancelledError:  # the client cancelled the run
         status, error = "interrupted", "cancelled"
         raise
     except Exception as exc:  # the run's boundary: never leave the record "running"
-        error = mask_secrets(" ".join(f"internal error: {type(exc).__name__}: {exc}".split())[:500])
+        error = mask_secrets(internal_error(exc))
         raise
     finally:
         final = final_text(values.get("messages", [])) if status in ("completed", "incomplete") else None

@@ -26,14 +26,14 @@ from langgraph.types import Command
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.config import Settings
-from orchestrator.errors import OrchestrateError, RunError, UserError
+from orchestrator.errors import OrchestrateError, RunError, UserError, internal_error
 from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
 from orchestrator.graphs.state import DelegationRecord, RouteInfo, RunInput
-from orchestrator.ledger import Budget, BudgetExceeded, Ledger, delegation_cost, summarize
+from orchestrator.ledger import Budget, Ledger, delegation_cost, summarize
 from orchestrator.loader import AgentSet, agent_mapping, load_agents
 from orchestrator.logs import get_logger
 from orchestrator.pricing import PriceTable, load_prices
@@ -217,8 +217,7 @@ class Orchestrator:
                     finally:
                         values = (await graph.aget_state(config)).values
             except RunError as exc:
-                status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "failed"
-                error = mask_secrets(str(exc))
+                status, error = exc.status, mask_secrets(str(exc))
                 log.info("run_stopped", status=status, error=error)  # the result reports it
             except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a cancelled task
                 # off the event loop even now: a checkpointer holding the write lock needs the loop to let go
@@ -227,7 +226,7 @@ class Orchestrator:
                 raise
             except Exception as exc:  # the run's boundary: a bug or a broken database must not leave it "running"
                 status = "failed"
-                error = mask_secrets(" ".join(f"internal error: {type(exc).__name__}: {exc}".split())[:500])
+                error = mask_secrets(internal_error(exc))
                 log.error("run_crashed", error=type(exc).__name__)
                 log.debug("run_crashed_traceback", exc_info=True)
             # store work stays off the event loop: a checkpointer holding the SQLite write lock needs the loop

@@ -8,6 +8,7 @@ error also goes back to the model as text that names the argument.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from orchestrator.errors import ToolError
 
-__all__ = ["Resolver", "ToolContext", "ToolError", "ToolSpec"]
+__all__ = ["Resolver", "ToolContext", "ToolError", "ToolSpec", "in_thread"]
 
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """Host name -> IP address strings. Injectable so tests can point a public-looking name at 127.0.0.1."""
@@ -51,6 +52,16 @@ class ToolContext:
     """Run Bash under bubblewrap (tools/bash_sandbox.py); False only when the user opted out."""
     sandbox_network: bool = False
     """Let sandboxed commands reach the network."""
+
+
+def in_thread(work: Callable[[ArgsT, ToolContext], str]) -> Callable[[ArgsT, ToolContext], Awaitable[str]]:
+    """A tool's `run` for synchronous file work: done in a worker thread, so the event loop serves other
+    runs meanwhile (LangGraph Server refuses blocking calls on it)."""
+
+    async def run(args: ArgsT, ctx: ToolContext) -> str:
+        return await asyncio.to_thread(work, args, ctx)
+
+    return run
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ changing the wrong occurrence.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
 from orchestrator.tools.read import number_lines
 from orchestrator.tools.sandbox import read_beneath, resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
@@ -106,12 +105,8 @@ def _edit_existing(path: Path, rel: str, args: EditArgs, ctx: ToolContext) -> st
     )
 
 
-async def run_edit(args: EditArgs, ctx: ToolContext) -> str:
-    """Apply one exact replacement (or all, with replace_all) and record the change (in a worker thread)."""
-    return await asyncio.to_thread(_edit, args, ctx)
-
-
 def _edit(args: EditArgs, ctx: ToolContext) -> str:
+    """Apply one exact replacement (or all, with replace_all) and record the change."""
     if args.old_string == args.new_string:
         raise ToolError("old_string and new_string are identical; there is nothing to change.")
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
@@ -123,6 +118,9 @@ def _edit(args: EditArgs, ctx: ToolContext) -> str:
         return _edit_existing(path, rel, args, ctx) if exists else _create(path, rel, args, ctx)
     except OSError as exc:
         raise ToolError(f"Could not write {rel}: {exc.strerror or exc}.") from exc
+
+
+run_edit = in_thread(_edit)
 
 
 EDIT: ToolSpec[EditArgs] = ToolSpec(name="Edit", description=DESCRIPTION, args=EditArgs, run=run_edit)

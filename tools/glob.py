@@ -7,14 +7,13 @@ believing it saw everything.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
 from orchestrator.tools.globpattern import glob_to_regex, has_magic
 from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative
 
@@ -106,13 +105,8 @@ def _render(rels: list[str]) -> str:
     )
 
 
-async def run_glob(args: GlobArgs, ctx: ToolContext) -> str:
-    """Walk from the pattern's literal prefix (sandbox-checked), match, sort newest first, cap (in a worker
-    thread)."""
-    return await asyncio.to_thread(_glob, args, ctx)
-
-
 def _glob(args: GlobArgs, ctx: ToolContext) -> str:
+    """Walk from the pattern's literal prefix (sandbox-checked), match, sort newest first, cap."""
     base = resolve_in_workspace(ctx.workspace, args.path or ".", arg="path")
     if not base.is_dir():
         raise ToolError(f"path {args.path!r} is not a directory.")
@@ -124,6 +118,9 @@ def _glob(args: GlobArgs, ctx: ToolContext) -> str:
         return "No files found"
     paths = _newest_first(_walk(start, rest))
     return _render([workspace_relative(ctx.workspace, p) for p in paths])
+
+
+run_glob = in_thread(_glob)
 
 
 GLOB: ToolSpec[GlobArgs] = ToolSpec(name="Glob", description=DESCRIPTION, args=GlobArgs, run=run_glob)

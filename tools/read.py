@@ -7,7 +7,6 @@ the context; binary files are refused with a message instead of mojibake.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
 from orchestrator.tools.sandbox import open_beneath, resolve_in_workspace, workspace_relative
 from orchestrator.tools.tracking import record_read
 
@@ -134,13 +133,8 @@ def _render(rel: str, window: _Window) -> str:
     return f"{body}\n\n{note}"
 
 
-async def run_read(args: ReadArgs, ctx: ToolContext) -> str:
-    """Read the window the model asked for and remember that this context has seen the file (in a worker
-    thread)."""
-    return await asyncio.to_thread(_read, args, ctx)
-
-
 def _read(args: ReadArgs, ctx: ToolContext) -> str:
+    """Read the window the model asked for and remember that this context has seen the file."""
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
     rel = workspace_relative(ctx.workspace, path)
     whole = args.offset is None and args.limit is None
@@ -150,6 +144,9 @@ def _read(args: ReadArgs, ctx: ToolContext) -> str:
     text = _render(rel, window)
     record_read(ctx, rel, path)
     return text
+
+
+run_read = in_thread(_read)
 
 
 READ: ToolSpec[ReadArgs] = ToolSpec(name="Read", description=DESCRIPTION, args=ReadArgs, run=run_read)

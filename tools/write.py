@@ -6,12 +6,10 @@ cannot clobber a file it never looked at, nor undo another agent's edit it has n
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec
+from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
 from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
 
@@ -42,13 +40,8 @@ class WriteArgs(BaseModel):
     content: str = Field(description="The content to write to the file.")
 
 
-async def run_write(args: WriteArgs, ctx: ToolContext) -> str:
-    """Write the content byte for byte (no newline translation) and record the change (the file work runs
-    in a worker thread: the event loop serves other runs meanwhile)."""
-    return await asyncio.to_thread(_write, args, ctx)
-
-
 def _write(args: WriteArgs, ctx: ToolContext) -> str:
+    """Write the content byte for byte (no newline translation) and record the change."""
     path = resolve_in_workspace(ctx.workspace, args.file_path, arg="file_path")
     rel = workspace_relative(ctx.workspace, path)
     if path.is_dir():
@@ -64,6 +57,9 @@ def _write(args: WriteArgs, ctx: ToolContext) -> str:
     lines = len(args.content.splitlines())
     verb = "Updated" if existed else "Created"
     return f"{verb} file {rel} ({lines} lines)."
+
+
+run_write = in_thread(_write)
 
 
 WRITE: ToolSpec[WriteArgs] = ToolSpec(name="Write", description=DESCRIPTION, args=WriteArgs, run=run_write)

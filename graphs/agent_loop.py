@@ -62,6 +62,7 @@ async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
             agent=spec.name,
             model=state["model"],
             purpose="turn",
+            stream_fields={"depth": state["depth"], "round": turns + 1},
         )
     if not tools_left and reply.tool_calls:  # out of turns: a model that calls tools anyway is not obeyed
         note = f"[turn limit of {deps.settings.max_turns} reached: the tool calls of this last turn were not run]"

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, message_to_dict, messages_to_dict
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    message_chunk_to_message,
+    message_to_dict,
+    messages_to_dict,
+)
 from langchain_core.runnables import Runnable, RunnableBinding, ensure_config
 from pydantic import ValidationError
 
@@ -105,6 +112,56 @@ def masked_reply(reply: AIMessage) -> AIMessage:
     return reply.model_copy(update={"content": content, "tool_calls": calls})
 
 
+class _TextStream:
+    """Turns a streaming reply's text into "text" events, a whole line at a time, each masked: a line is
+    what a terminal shows, and a secret split across two chunks is still whole in its line."""
+
+    def __init__(self, agent: str, fields: dict[str, object]) -> None:
+        self.agent, self.fields, self.pending = agent, fields, ""
+
+    def feed(self, chunk: AIMessageChunk) -> None:
+        self.pending += chunk.text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            self._send(lines + "\n")
+
+    def close(self) -> None:
+        if self.pending:
+            self._send(self.pending)
+            self.pending = ""
+
+    def _send(self, text: str) -> None:
+        emit("text", self.agent, text=mask_secrets(text), **self.fields)
+
+
+async def _streamed(
+    runnable: Runnable[LanguageModelInput, Any], messages: list[BaseMessage], config: Any, text: _TextStream | None
+) -> Any:
+    """The reply, streamed when the chat model streams (its `streaming` setting; else one piece), with its
+    text sent on as it arrives. The chunks add up to the same message a plain call returns."""
+    whole: Any = None
+    async for chunk in runnable.astream(messages, config):
+        if not isinstance(chunk, AIMessageChunk):  # a model that does not stream: its whole reply
+            whole = chunk
+            continue
+        whole = chunk if whole is None else whole + chunk
+        if text is not None:
+            text.feed(chunk)
+    if text is not None:
+        text.close()
+    return _one_text_as_string(message_chunk_to_message(whole)) if isinstance(whole, AIMessageChunk) else whole
+
+
+def _one_text_as_string(reply: BaseMessage) -> BaseMessage:
+    """A streamed reply that is one text block, as the plain string a non-streamed reply carries (so the
+    conversation, its checkpoints and its replay fingerprints do not depend on streaming)."""
+    content = reply.content
+    block = content[0] if isinstance(content, list) and len(content) == 1 else None
+    if isinstance(block, dict) and block.get("type") == "text" and set(block) <= {"type", "text", "index"}:
+        return reply.model_copy(update={"content": block["text"]})
+    return reply
+
+
 def _announce_policy(reply: AIMessage, agent: str) -> None:
     """Decisions a model adapter made on the model's behalf (the local turn policy) become events."""
     for decision in reply.response_metadata.get(POLICY_KEY) or ():
@@ -119,8 +176,10 @@ async def call_model(
     agent: str,
     model: str,
     purpose: Purpose,
+    stream_fields: dict[str, object] | None = None,
 ) -> AIMessage:
-    """Invoke a chat model once (after the budget check) and record what it cost."""
+    """Invoke a chat model once (after the budget check) and record what it cost. With `stream_fields`,
+    its text streams as "text" events carrying those fields (an agent's turn: its depth and round)."""
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), "orchestrate_agent": agent, "orchestrate_purpose": purpose}
     context, run_id = current_context(), thread_id()
@@ -129,7 +188,8 @@ async def call_model(
     request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.run_workspace()))
     started, clock = time.time(), time.perf_counter()
     try:
-        reply = await runnable.ainvoke(list(messages), config)
+        text = None if stream_fields is None else _TextStream(agent, stream_fields)
+        reply = await _streamed(runnable, list(messages), config, text)
     except ValidationError as exc:  # the client could not even build a message from the server's reply
         problem = exc.errors()[0]
         where = ".".join(map(str, problem["loc"]))
@@ -144,6 +204,12 @@ async def call_model(
         raise ModelCallError(mask_secrets(f"{agent} ({model}) {purpose} call{target} failed: {exc}")) from exc
     if not isinstance(reply, AIMessage):
         raise ModelCallError(f"{agent} ({model}) returned {type(reply).__name__}, not an AIMessage")
+    if reply.invalid_tool_calls:  # a streamed tool input that is not a JSON object
+        broken = reply.invalid_tool_calls[0]
+        raise ModelCallError(
+            f"{agent} ({model}) {purpose} call got a reply that cannot be read: tool_calls.args of "
+            f"{broken.get('name')}: not a JSON object (got {broken.get('args')!r:.80})"
+        )
     reply = masked_reply(reply)
     seconds = round(time.perf_counter() - clock, 3)
     cost = 0.0

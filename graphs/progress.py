@@ -1,7 +1,8 @@
 """Progress events nodes emit for the CLI and `Orchestrator.astream` (LangGraph's "custom" stream).
 
 Outside a streaming run LangGraph hands nodes a no-op writer, so emitting is always safe and cheap.
-Events carry names, counts and short titles, never prompts or tool payloads.
+Events carry names, counts and short titles, never prompts or tool payloads; "text" events carry an agent's
+reply as it streams (masked), for display only: they are never recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from orchestrator.graphs.context import current_context
 __all__ = ["EventKind", "ProgressEvent", "emit"]
 
 EventKind = Literal[
-    "route", "turn", "tool", "denied", "delegate", "refused", "verdict", "returned", "failed", "permission", "policy"
+    "route",
+    "turn",
+    "tool",
+    "denied",
+    "delegate",
+    "refused",
+    "verdict",
+    "returned",
+    "failed",
+    "permission",
+    "policy",
+    "text",
 ]
 
 
@@ -56,6 +68,9 @@ class ProgressEvent(TypedDict, total=False):
     """permission: what would allow such a call (a flag, a settings line), for the user."""
     rule: str
     """policy: which rule of the local adapter's turn policy decided (orchestrator/local/policy.py)."""
+    text: str
+    """text: the next whole lines of an agent's reply as the model streams them (secrets masked). Shown
+    live, never recorded: the reply itself is in the run's records."""
     delegation: str
     """The delegation path the event happened in ("id1/id2/"; absent at the top)."""
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import UserError
 
@@ -33,12 +34,36 @@ FREE = Price(0.0, 0.0, 0.0, 0.0)
 
 @dataclass(frozen=True)
 class TokenCounts:
-    """One call's tokens. `input` excludes the cached parts, which are counted separately."""
+    """Tokens of a call or a sum of calls, with one definition everywhere (the records, `usage` in
+    `--json` and the API, `show`, the HTML trace): `input` is the input the cache did not serve, as the
+    Messages API counts `input_tokens`; cache reads and writes are counted apart, never inside it. What the
+    model read is the sum of the three."""
 
     input: int
     output: int
     cache_write: int = 0
     cache_read: int = 0
+
+    def __add__(self, other: TokenCounts) -> TokenCounts:
+        return TokenCounts(
+            self.input + other.input, self.output + other.output, self.cache_write + other.cache_write,
+            self.cache_read + other.cache_read,
+        )  # fmt: skip
+
+    @classmethod
+    def total(cls, counts: Iterable[TokenCounts]) -> TokenCounts:
+        return sum(counts, cls(0, 0))
+
+    @classmethod
+    def of_usage(cls, usage: Mapping[str, Any]) -> TokenCounts:
+        """From a `usage` mapping (a run's totals, or one agent's or model's)."""
+        return cls(*(int(usage.get(f"{name}_tokens", 0)) for name in ("input", "output", "cache_write", "cache_read")))
+
+    def describe(self) -> str:
+        """ "1,200 input + 8,000 cache read + 300 cache write / 450 output tokens" (cache parts when any)."""
+        parts = [f"{self.input:,} input"]
+        parts += [f"{n:,} cache {kind}" for n, kind in ((self.cache_read, "read"), (self.cache_write, "write")) if n]
+        return f"{' + '.join(parts)} / {self.output:,} output tokens"
 
 
 @dataclass(frozen=True)

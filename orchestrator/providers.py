@@ -50,8 +50,8 @@ class AnthropicProvider:
     ANTHROPIC_BASE_URL."""
 
     settings: Settings = field(default_factory=Settings.from_env)
-    streaming: bool = False
-    """Use SSE for every call (same results; progress-friendly for long generations)."""
+    streaming: bool = True
+    """Stream every reply over SSE (same results; the text shows as it is written). False: one JSON reply."""
     max_retries: int = 2
     name: str = "anthropic"
     errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
@@ -96,7 +96,8 @@ class OpenAIProvider:
 
     models: Mapping[str, str] = field(default_factory=lambda: _openai_models(os.environ))
     settings: Settings = field(default_factory=Settings)
-    streaming: bool = False
+    streaming: bool = True
+    """Stream every reply (same results; the text shows as it is written). False: one JSON reply."""
     max_retries: int = 2
     name: str = "openai"
     _cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BaseChatModel]] = field(

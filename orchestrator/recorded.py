@@ -28,7 +28,7 @@ from orchestrator.graphs.review import final_text
 from orchestrator.graphs.route import async_only, read_task
 from orchestrator.graphs.state import RunInput, RunState
 from orchestrator.logs import get_logger
-from orchestrator.run_events import issues_of, replayed
+from orchestrator.run_events import issues_of, recordable, replayed
 from orchestrator.run_store import RunStatus, RunStore, keep_lease
 from orchestrator.secrets import mask_secrets
 
@@ -76,7 +76,8 @@ async def run_recorded(
                 if mode == "values" and namespace == own:  # the orchestration graph's own state, not a branch's
                     values = item
                 elif mode == "custom" and not replayed(item, seen):
-                    await asyncio.to_thread(store.add_event, run_id, item)
+                    if recordable(item):
+                        await asyncio.to_thread(store.add_event, run_id, item)
                     writer(item)
         status = "incomplete" if issues_of(await asyncio.to_thread(store.events, run_id)) else "completed"
         return values

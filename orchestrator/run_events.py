@@ -15,6 +15,7 @@ __all__ = [
     "granted_rules",
     "issues_of",
     "permission_answers",
+    "recordable",
     "replayed",
     "route_of",
 ]
@@ -41,6 +42,12 @@ def permission_answers(events: RecordedEvents) -> list[tuple[str, str]]:
         for _, e in events
         if e.get("event") == "permission" and "answer" in e
     ]
+
+
+def recordable(event: Mapping[str, Any]) -> bool:
+    """Whether a progress event belongs in the run's records: a streamed piece of a reply does not (the
+    reply is recorded whole with its call)."""
+    return event.get("event") != "text"
 
 
 def replayed(event: Mapping[str, Any], seen: set[str]) -> bool:

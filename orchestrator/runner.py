@@ -39,7 +39,7 @@ from orchestrator.logs import get_logger
 from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router, check_task
-from orchestrator.run_events import RunIssue, issues_of, replayed
+from orchestrator.run_events import RunIssue, issues_of, recordable, replayed
 from orchestrator.run_store import RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
@@ -212,7 +212,8 @@ class Orchestrator:
                 async with self._compiled() as graph:
                     try:
                         async for event in self._until_done(graph, command, config, context):
-                            await asyncio.to_thread(self.store.add_event, run_id, event)
+                            if recordable(event):
+                                await asyncio.to_thread(self.store.add_event, run_id, event)
                             yield event
                     finally:
                         values = (await graph.aget_state(config)).values

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,6 +31,7 @@ from orchestrator.errors import OrchestrateError, UserError
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.ledger import Budget
+from orchestrator.pricing import TokenCounts
 from orchestrator.providers import ProviderName, select_provider
 from orchestrator.routing import iter_task_lines
 from orchestrator.run_store import open_store
@@ -220,6 +221,8 @@ class _Waiting:
             self.what = f"{event.get('agent')} is thinking (turn {event.get('round')})"
         elif event.get("event") == "tool":
             self.what = f"{event.get('agent')} runs {event.get('detail')}"
+        elif event.get("event") == "text":
+            self.what = f"{event.get('agent')} is writing"
 
     async def tick(self) -> None:
         while self._status is not None:
@@ -254,7 +257,34 @@ _WAITING: list[_Waiting] = []
 """The status line of the run being shown, if any (paused while a permission is asked)."""
 
 
-async def _show(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
+class _LiveAnswer:
+    """On a terminal, the top agent's reply streams to stdout as the model writes it, so the final answer
+    is read while it is written (and is not printed again at the end); piped stdout gets it once, whole."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.turn: object = None
+        self.last = ""
+        """What the top agent's latest turn streamed so far."""
+
+    def saw(self, event: ProgressEvent) -> None:
+        if not self.enabled or event.get("event") != "text" or event.get("delegation"):
+            return
+        if event.get("round") != self.turn:
+            if self.last and not self.last.endswith("\n\n"):
+                sys.stdout.write("\n" if self.last.endswith("\n") else "\n\n")
+            self.turn, self.last = event.get("round"), ""
+        text = str(event.get("text", ""))
+        self.last += text
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def shown(self, final: str) -> bool:
+        """Whether `final` is what the last streamed turn already showed."""
+        return self.enabled and bool(final.strip()) and final.strip() == self.last.strip()
+
+
+async def _show(items: AsyncIterator[ProgressEvent | RunResult], answer: _LiveAnswer) -> RunResult:
     printer = _Printer()
     with _Waiting() as waiting:
         ticker = asyncio.ensure_future(waiting.tick())
@@ -263,6 +293,7 @@ async def _show(items: AsyncIterator[ProgressEvent | RunResult]) -> RunResult:
                 if isinstance(item, RunResult):
                     return item
                 waiting.saw(item)
+                answer.saw(item)
                 if line := printer.line(item):
                     err.print(line, soft_wrap=True)
         finally:
@@ -280,13 +311,6 @@ def _money(usage: dict[str, Any] | Any) -> str:
     return f"${usage.get('cost_usd', 0):.4f}" + (f" ({parts})" if parts else "")
 
 
-def _tokens(usage: Mapping[str, Any]) -> str:
-    """Input counts every prompt token, cached or not; cache reads are shown apart (as `show` does)."""
-    cached = int(usage.get("cache_read_tokens", 0))
-    sent = int(usage.get("input_tokens", 0)) + cached + int(usage.get("cache_write_tokens", 0))
-    return f"{sent} input ({cached} read from cache) / {usage.get('output_tokens', 0)} output tokens"
-
-
 def _resume_hint(result: RunResult, budget: Budget | None) -> str:
     """The exact command that continues the run (with a cap that lets it go on, after a budget stop)."""
     command = f"orchestrate resume {result.run_id}"
@@ -300,7 +324,7 @@ def _resume_hint(result: RunResult, budget: Budget | None) -> str:
     return command + more
 
 
-def _report(result: RunResult, as_json: bool, budget: Budget | None = None) -> None:
+def _report(result: RunResult, as_json: bool, budget: Budget | None = None, answer: _LiveAnswer | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     usage = result.usage
@@ -308,7 +332,9 @@ def _report(result: RunResult, as_json: bool, budget: Budget | None = None) -> N
         err.print(styled((f"run {result.run_id} {result.status}:", "red"), f" {result.error}"), soft_wrap=True)
         err.print(f"spent {_money(usage)}; continue with: {_resume_hint(result, budget)}", soft_wrap=True)
         raise typer.Exit(EXIT_CODES[result.status])
-    if not as_json:
+    if answer is not None and answer.shown(result.final):
+        sys.stdout.write("" if answer.last.endswith("\n") else "\n")
+    elif not as_json:
         sys.stdout.write(result.final.rstrip() + "\n")
     if result.files_changed:
         err.print(f"files changed: {', '.join(result.files_changed)}", soft_wrap=True)
@@ -317,7 +343,9 @@ def _report(result: RunResult, as_json: bool, budget: Budget | None = None) -> N
                   soft_wrap=True)  # fmt: skip
     if result.status == "incomplete":
         err.print(styled((f"run {result.run_id} incomplete:", "yellow"), f" {len(result.issues)} issue(s)"))
-    err.print(f"run {result.run_id}: {_tokens(usage)}, {_money(usage)}", style="dim", soft_wrap=True)
+    err.print(
+        f"run {result.run_id}: {TokenCounts.of_usage(usage).describe()}, {_money(usage)}", style="dim", soft_wrap=True
+    )
     if result.status != "completed":
         raise typer.Exit(EXIT_CODES[result.status])
 
@@ -382,14 +410,15 @@ def run(
         budget = _budget(max_cost, max_delegation_cost)
         orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty())
         run_id = uuid.uuid4().hex[:12]
+        answer = _LiveAnswer(not as_json and sys.stdout.isatty())
         result = _until_stopped(
-            _show(orchestrator.astream(task, agent=agent, budget=budget, run_id=run_id)), _saved(run_id)
+            _show(orchestrator.astream(task, agent=agent, budget=budget, run_id=run_id), answer), _saved(run_id)
         )
     except OrchestrateError as exc:
         fail(str(exc))
     if trace_html is not None:
         write_trace_html(orchestrator.store, result.run_id, trace_html)
-    _report(result, as_json, budget)
+    _report(result, as_json, budget, answer)
 
 
 def resume(
@@ -422,12 +451,13 @@ def resume(
             policy = PermissionPolicy.from_record(recorded)
         orchestrator = _orchestrator(options, db, interactive=not as_json and sys.stdin.isatty(), policy=policy)
         budget = _budget(max_cost, max_delegation_cost)
-        result = _until_stopped(_show(orchestrator.aresume(run_id, budget=budget, force=force)), _saved(run_id))
+        answer = _LiveAnswer(not as_json and sys.stdout.isatty())
+        stream = orchestrator.aresume(run_id, budget=budget, force=force)
+        result = _until_stopped(_show(stream, answer), _saved(run_id))
     except OrchestrateError as exc:
         fail(str(exc))
-    _report(
-        result, as_json, budget or Budget(record.options.get("max_cost"), record.options.get("max_delegation_cost"))
-    )
+    recorded_budget = Budget(record.options.get("max_cost"), record.options.get("max_delegation_cost"))
+    _report(result, as_json, budget or recorded_budget, answer)
 
 
 def runs(db: DbOpt = None, as_json: JsonOpt = False) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.pricing import TokenCounts
 from orchestrator.run_store import CallRecord
 
 __all__ = [
@@ -115,9 +116,8 @@ class CallTrace:
         return self.record.cache_write_tokens
 
     @property
-    def prompt_tokens(self) -> int:
-        """Every input token, cached or not."""
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    def tokens(self) -> TokenCounts:
+        return TokenCounts(self.input_tokens, self.output_tokens, self.cache_write_tokens, self.cache_read_tokens)
 
     @property
     def cost_usd(self) -> float:
@@ -184,12 +184,9 @@ class NodeTrace:
         return self.cost_usd + sum(child.total_cost_usd for child in self.children)
 
     @property
-    def input_tokens(self) -> int:
-        return sum(c.prompt_tokens for c in self.calls)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(c.output_tokens for c in self.calls)
+    def tokens(self) -> TokenCounts:
+        """This context's own calls (like `cost_usd`)."""
+        return TokenCounts.total(c.tokens for c in self.calls)
 
     @property
     def seconds(self) -> float | None:
@@ -251,6 +248,10 @@ class Trace:
 
     def calls(self) -> list[CallTrace]:
         return sorted((c for n in self.root.walk() for c in n.calls), key=lambda c: c.step)
+
+    @property
+    def tokens(self) -> TokenCounts:
+        return TokenCounts.total(c.tokens for c in self.calls())
 
     @property
     def cost_usd(self) -> float:

@@ -168,9 +168,8 @@ def _facts(rows: Iterable[tuple[str, str]]) -> str:
 
 def _header(trace: Trace) -> str:
     calls = trace.calls()
-    tokens_in = sum(c.input_tokens + c.cache_read_tokens + c.cache_write_tokens for c in calls)
     stats = [
-        ("cost", _money(trace.cost_usd)), ("tokens", f"{tokens_in:,} in / {sum(c.output_tokens for c in calls):,} out"),
+        ("cost", _money(trace.cost_usd)), ("tokens", trace.tokens.describe()),
         ("model calls", str(len(calls))), ("duration", _seconds(trace.ended - trace.started)),
         ("started", _when(trace.started)),
     ]  # fmt: skip
@@ -290,14 +289,12 @@ def _message(message: MessageView) -> str:
 
 
 def _call(call: CallTrace) -> str:
-    tokens = f"{call.input_tokens} in + {call.cache_read_tokens} cache read + {call.cache_write_tokens} cache write"
     summary = (
         f"step {call.step} · {_e(call.purpose)} · {_e(call.agent)} · {_e(call.model)} · "
-        f"{call.prompt_tokens}/{call.output_tokens} tokens · "
-        f"{_money(call.cost_usd)} · {_seconds(call.seconds)}"
+        f"{call.tokens.describe()} · {_money(call.cost_usd)} · {_seconds(call.seconds)}"
     )
     facts = _facts([
-        ("tokens", _e(f"{tokens} / {call.output_tokens} out")), ("tools offered", _e(", ".join(call.tools) or "none")),
+        ("tools offered", _e(", ".join(call.tools) or "none")),
         ("tool choice", _e(call.tool_choice or "auto")),
         ("request hash", f"<code>{_e(call.record.request_hash)}</code>"),
         ("started", _e(_when(call.started))),
@@ -333,7 +330,7 @@ def _conversation(node: NodeTrace) -> str:
 def _node_facts(node: NodeTrace) -> str:
     rows = [
         ("status", _badge(node.status)), ("model", _e(node.model or "none")),
-        ("tokens", _e(f"{node.input_tokens:,} in / {node.output_tokens:,} out")),
+        ("tokens", _e(node.tokens.describe())),
         ("cost", _e(f"{_money(node.cost_usd)} own, {_money(node.total_cost_usd)} with its delegations")),
         ("duration", _e(_seconds(node.seconds))), ("started", _e(_when(node.started))),
     ]  # fmt: skip

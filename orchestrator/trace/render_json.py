@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from orchestrator.pricing import TokenCounts
 from orchestrator.trace.model import CallTrace, NodeTrace, Trace
 
 __all__ = ["render_json", "trace_dict"]
@@ -15,11 +16,17 @@ def _call_dict(call: CallTrace) -> dict[str, Any]:
     record = call.record
     return {
         "step": call.step, "agent": call.agent, "purpose": call.purpose, "model": call.model, "path": call.path,
-        "started": call.started, "seconds": call.seconds, "input_tokens": call.input_tokens,
-        "output_tokens": call.output_tokens, "cache_read_tokens": call.cache_read_tokens,
-        "cache_write_tokens": call.cache_write_tokens, "cost_usd": call.cost_usd,
+        "started": call.started, "seconds": call.seconds, **_tokens(call.tokens), "cost_usd": call.cost_usd,
         "request_hash": record.request_hash, "tools": list(call.tools), "tool_choice": call.tool_choice,
         "messages": [asdict(m) for m in call.messages], "reply": asdict(call.reply),
+    }  # fmt: skip
+
+
+def _tokens(tokens: TokenCounts) -> dict[str, int]:
+    """The token fields, named as in a run's `usage` (one definition: pricing.TokenCounts)."""
+    return {
+        "input_tokens": tokens.input, "output_tokens": tokens.output, "cache_read_tokens": tokens.cache_read,
+        "cache_write_tokens": tokens.cache_write,
     }  # fmt: skip
 
 
@@ -31,8 +38,7 @@ def _node_dict(node: NodeTrace) -> dict[str, Any]:
     plain = {k: v for k, v in _fields(node).items() if k not in ("children", "calls", "tools", "verdicts")}
     return {
         **plain, "model": node.model, "cost_usd": round(node.cost_usd, 6),
-        "total_cost_usd": round(node.total_cost_usd, 6), "input_tokens": node.input_tokens,
-        "output_tokens": node.output_tokens, "seconds": node.seconds,
+        "total_cost_usd": round(node.total_cost_usd, 6), **_tokens(node.tokens), "seconds": node.seconds,
         "calls": [_call_dict(c) for c in node.calls], "tools": [asdict(t) for t in node.tools],
         "verdicts": [asdict(v) for v in node.verdicts], "children": [_node_dict(c) for c in node.children],
     }  # fmt: skip
@@ -43,8 +49,7 @@ def trace_dict(trace: Trace) -> dict[str, Any]:
     calls = trace.calls()
     totals = {
         "cost_usd": round(trace.cost_usd, 6), "calls": len(calls), "seconds": round(trace.ended - trace.started, 3),
-        "input_tokens": sum(c.prompt_tokens for c in calls),
-        "output_tokens": sum(c.output_tokens for c in calls),
+        **_tokens(trace.tokens),
     }  # fmt: skip
     return {
         "run_id": trace.run_id, "task": trace.task, "status": trace.status, "started": trace.started,

@@ -29,7 +29,7 @@ def _styled(status: str) -> tuple[str, str]:
 
 
 def _call_label(call: CallTrace) -> Text:
-    tokens = f"{call.prompt_tokens} in / {call.output_tokens} out"
+    tokens = call.tokens.describe()
     said = call.reply.text or ", ".join(r.name for r in call.reply.tool_calls)
     return Text.assemble(
         (f"step {call.step} ", "bold"), f"{call.purpose} ", (call.agent, "cyan"), f"  {call.model}  {tokens}  ",
@@ -54,7 +54,7 @@ def _node_label(node: NodeTrace) -> Text:
         head.append(f": {node.title}")
     head.append("  ")
     head.append(*_styled(node.status))
-    tokens = f"{node.input_tokens} in / {node.output_tokens} out"
+    tokens = node.tokens.describe()
     head.append(f"  {node.model}  {tokens}  ${node.total_cost_usd:.4f}  {_duration(node.seconds)}", "dim")
     return head
 
@@ -91,10 +91,8 @@ def render_tree(trace: Trace, prices: PriceTable | None = None) -> Tree:
     models `prices` (default: the bundled table) has no price for are named as unpriced."""
     prices = prices or load_prices()
     calls = trace.calls()
-    tokens = sum(c.prompt_tokens for c in calls)
-    out = sum(c.output_tokens for c in calls)
     head = Text.assemble(("run ", "bold"), trace.run_id, "  ", _styled(trace.status))
-    head.append(f"  ${trace.cost_usd:.4f}  {tokens} in / {out} out  {len(calls)} calls  ")
+    head.append(f"  ${trace.cost_usd:.4f}  {trace.tokens.describe()}  {len(calls)} calls  ")
     head.append(_duration(trace.ended - trace.started))
     if unpriced := sorted({c.model for c in calls if not prices.priced(c.model)}):
         head.append(f"  unpriced (counted $0): {', '.join(unpriced)}", "yellow")

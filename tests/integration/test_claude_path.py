@@ -111,3 +111,17 @@ def test_cli_run_json_against_the_server(server: MessagesServer, tmp_path: Path)
     }
     assert "provider: anthropic (ANTHROPIC_API_KEY is set)" in done.stderr
     assert "delegating to ml-engineer" in done.stderr
+    # one definition of tokens: `run --json`, its closing line and `show` count the same, cache reads apart
+    usage, names = payload["usage"], ("input", "output", "cache_read", "cache_write")
+    assert usage["cache_read_tokens"] > 0 and usage["cache_write_tokens"] > 0
+    shown = subprocess.run([sys.executable, "-m", "orchestrator", "show", payload["run_id"], "--format", "json"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    totals = json.loads(shown.stdout)["totals"]
+    assert {n: totals[f"{n}_tokens"] for n in names} == {n: usage[f"{n}_tokens"] for n in names}
+    line = f"{usage['input_tokens']:,} input + {usage['cache_read_tokens']:,} cache read + "
+    assert (
+        line + f"{usage['cache_write_tokens']:,} cache write / {usage['output_tokens']:,} output tokens" in done.stderr
+    )
+    tree = subprocess.run([sys.executable, "-m", "orchestrator", "show", payload["run_id"]], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert f"{usage['input_tokens']:,} input + {usage['cache_read_tokens']:,} cache read" in tree.stdout

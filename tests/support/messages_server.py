@@ -80,6 +80,9 @@ class Message:
     usage: tuple[int, int] | None = None  # (input_tokens, output_tokens); None: derived from sizes
     delay: float = 0.0
     cache: tuple[int, int] = (0, 0)  # (cache_creation_input_tokens, cache_read_input_tokens)
+    before_stop: Callable[[], None] | None = None
+    """Streamed replies only: called after the content's deltas went out and before message_delta /
+    message_stop, so a test can see what a client shows of a reply that has not ended yet."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class _Response:
     body: bytes
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    pause: tuple[int, Callable[[], None]] | None = None
+    """(offset, call): send body[:offset], call, then the rest."""
 
 
 def _json_bytes(value: object) -> bytes:
@@ -254,15 +259,20 @@ def _stream_events(full: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {"type": "message_stop"}
 
 
-def _sse_bytes(full: dict[str, Any]) -> bytes:
-    return b"".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in _stream_events(full))
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
 def _render(message: Message, request: Mapping[str, Any], raw_size: int) -> _Response:
     full = _message_json(message, request, raw_size)
     if request.get("stream") is True:
         headers = (("cache-control", "no-cache"),)
-        return _Response(200, _sse_bytes(full), "text/event-stream; charset=utf-8", headers)
+        events = [_sse(event) for event in _stream_events(full)]
+        body = b"".join(events)
+        pause = None
+        if message.before_stop is not None:  # the last two events are message_delta and message_stop
+            pause = (len(body) - len(events[-1]) - len(events[-2]), message.before_stop)
+        return _Response(200, body, "text/event-stream; charset=utf-8", headers, pause)
     return _Response(200, _json_bytes(full))
 
 
@@ -351,7 +361,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+        offset, call = response.pause or (0, None)
+        self.wfile.write(response.body[:offset])
+        self.wfile.flush()
+        if call is not None:
+            call()
+        self.wfile.write(response.body[offset:])
         self.wfile.flush()
 
 

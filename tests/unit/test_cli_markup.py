@@ -15,7 +15,7 @@ from orchestrator import FixedProvider, Orchestrator, load_agents
 from orchestrator.cli import app
 from orchestrator.cli.common import fail
 from orchestrator.cli.inspect import write_trace_html
-from orchestrator.cli.runs import _ask_on_terminal, _report, _show
+from orchestrator.cli.runs import _ask_on_terminal, _LiveAnswer, _report, _show
 from orchestrator.graphs.permission_gate import PermissionRequest
 from orchestrator.run_store import open_store
 from orchestrator.runner import RunResult
@@ -58,7 +58,7 @@ async def test_progress_lines_and_show_print_markup_like_text_as_written(
         permissions=PermissionPolicy(mode="acceptEdits"),
     )  # fmt: skip
     with orchestrator:
-        result = await _show(orchestrator.astream(f"task {HOSTILE}", agent=SENIOR))
+        result = await _show(orchestrator.astream(f"task {HOSTILE}", agent=SENIOR), _LiveAnswer(enabled=False))
     model.assert_complete()
     printed = capsys.readouterr().err
     assert f"fix {HOSTILE}] delegating to {JUNIOR}" in printed

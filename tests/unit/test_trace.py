@@ -123,7 +123,7 @@ def test_trace_tree_has_delegations_briefs_tools_and_verdicts(recorded: Recorded
     assert (bogus.status, bogus.calls, bogus.issued_by) == ("refused", (), 0)
     assert bogus.error is not None and "no subagent named 'nobody'" in bogus.error
     assert report.issued_by == 0 and report.depth == 1 and report.cost_usd > 0
-    assert report.seconds is not None and report.input_tokens > 0 and report.output_tokens > 0
+    assert report.seconds is not None and report.tokens.input > 0 and report.tokens.output > 0
 
 
 def test_json_has_totals_and_every_call(recorded: Recorded) -> None:

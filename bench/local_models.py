@@ -1,9 +1,12 @@
 """Throughput of the local models on this machine: prompt processing and generation tokens/s, load
-time, and the adapter's first-call and warm latencies for one agent turn; optionally the wall time of the
-offline main job (route, delegate, junior tools, review, answer) on the real graph.
+time, and the adapter's first-call and warm latencies for one agent turn; optionally the offline main job
+(route, delegate, junior tools, review, answer) on the real graph, judged per run: wall time, whether a
+concrete piece was delegated and produced, whether the reviews' statements match the files, whether the
+final answer's claims match the records, whether the juniors' files are clean, and how much of the task's
+checklist (bench/data/main_job_checklists.json) the answer covers.
 
     .venv/bin/python bench/local_models.py [--models senior junior] [--prompt-tokens 400] [--gen-tokens 128]
-    .venv/bin/python bench/local_models.py --main-job 3 [--task "design a RAG pipeline"] [--models]
+    .venv/bin/python bench/local_models.py --models --main-job 5 [--task "design a RAG pipeline" ...]
 
 Models must be pulled first (`orchestrate models pull`). Numbers are noisy on shared machines; each
 throughput figure is the best of --repeat runs, with the KV cache reset before every measurement. Each
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +29,12 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from orchestrator import Orchestrator, RunResult, load_agents
+from orchestrator import Orchestrator, load_agents
+from orchestrator.claims import false_claims
+from orchestrator.graphs.evidence import contradicted_claims
 from orchestrator.local import LocalProvider
 from orchestrator.local.gguf import MODELS, locate
+from orchestrator.local.policy import is_orchestration_text
 from orchestrator.tools.permissions import PermissionPolicy
 
 __all__ = ["JobRow", "Row", "main"]
@@ -132,24 +140,48 @@ def measure(role: str, args: argparse.Namespace) -> Row:
     return Row(role, load_s, p_tps, g_tps, first, warm)
 
 
+CHECKLISTS: dict[str, dict[str, list[str]]] = {
+    task: parts
+    for task, parts in json.loads((Path(__file__).parent / "data/main_job_checklists.json").read_text()).items()
+    if not task.startswith("_")
+}
+
+
 @dataclass(frozen=True)
 class JobRow:
-    """One run of the main job."""
+    """One run of the main job, judged on what it produced."""
 
     seconds: float
     status: str
-    delegations: int
-    verdicts: str
-    junior_tools: str
-    files: str
-    final_chars: int
+    piece: bool
+    """It delegated a concrete piece (a code or config file named in the brief) and the junior produced it."""
+    verdicts_match: bool
+    """No review's last word about a file is contradicted by the file (graphs/evidence.py)."""
+    claims_match: bool
+    """No sentence of the final answer is contradicted by the records (orchestrator/claims.py)."""
+    covered: tuple[str, ...]
+    missing: tuple[str, ...]
+    """The task's checklist parts found / not found in the answer's text (headings not counted)."""
+    clean_files: bool
+    """No file the juniors wrote contains orchestration text."""
+    notes: str
     rss_mb: int
-    """Resident memory of this process after the run (models of finished runs should be freed)."""
 
 
 def _rss_mb() -> int:
     status = Path("/proc/self/status").read_text()
     return int(status.split("VmRSS:")[1].split()[0]) // 1024
+
+
+def coverage(task: str, answer: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(parts found, parts missing) of the task's checklist, in the answer without its heading lines."""
+    body = "\n".join(line for line in answer.lower().splitlines() if not line.lstrip().startswith("#"))
+    parts = CHECKLISTS.get(task, {})
+    found = tuple(part for part, words in parts.items() if any(w in body for w in words))
+    return found, tuple(part for part in parts if part not in found)
+
+
+_CODE = (".py", ".yaml", ".yml", ".json", ".toml", ".sh", ".cfg")
 
 
 async def _main_job(task: str, workspace: Path) -> JobRow:
@@ -161,26 +193,33 @@ async def _main_job(task: str, workspace: Path) -> JobRow:
         db=workspace / ".runs.db",
     )
     started = time.perf_counter()
-    tools: list[str] = []
-    result: RunResult | None = None
-    async for item in orchestrator.astream(task):
-        if isinstance(item, RunResult):
-            result = item
-        elif item.get("event") == "tool" and item.get("depth", 0) > 0:
-            tools.append(str(item.get("detail")))
-    assert result is not None
-    verdicts = [v["decision"] for d in result.delegations for v in d["verdicts"]]
-    files = [f for d in result.delegations for f in d["files_changed"]]
-    return JobRow(
-        time.perf_counter() - started,
-        result.status,
-        len(result.delegations),
-        ",".join(verdicts) or "-",
-        ",".join(tools) or "-",
-        ",".join(files) or "-",
-        len(result.final),
-        _rss_mb(),
-    )
+    result = await orchestrator.arun(task)
+    seconds = time.perf_counter() - started
+    spent: dict[str, float] = {}
+    for call in orchestrator.store.calls(result.run_id):
+        key = f"{call.agent.split('-')[0]} {call.purpose}"
+        spent[key] = spent.get(key, 0.0) + call.seconds
+    orchestrator.close()
+    written = [(workspace / f) for d in result.delegations for f in d["files_changed"]]
+    piece = any(
+        f.suffix in _CODE and f.is_file() and f.stat().st_size > 0 for f in written
+    )  # fmt: skip
+    misread = [
+        c
+        for d in result.delegations
+        if d["verdicts"]
+        for c in contradicted_claims(d["verdicts"][-1]["feedback"], workspace)
+        if d["verdicts"][-1]["by"] != "evidence"
+    ]
+    wrong = false_claims(result.final, result.delegations, workspace=workspace)
+    dirty = [f.name for f in written if f.is_file() and any(is_orchestration_text(line) for line in
+             f.read_text(errors="replace").splitlines())]  # fmt: skip
+    covered, missing = coverage(task, result.final)
+    pieces = ", ".join(f"{d['description']} ({d['status']}, {d['rounds']} rounds)" for d in result.delegations)
+    where = ", ".join(f"{k} {v:.0f} s" for k, v in spent.items())
+    notes = "; ".join(filter(None, [pieces or "no delegation", where, *(f"claim: {c.why}" for c in wrong),
+                                    *(f"misread: {m}" for m in misread), *(f"dirty: {d}" for d in dirty)]))  # fmt: skip
+    return JobRow(seconds, result.status, piece, not misread, not wrong, covered, missing, not dirty, notes, _rss_mb())
 
 
 def main_job(task: str, runs: int) -> Iterator[JobRow]:
@@ -191,6 +230,17 @@ def main_job(task: str, runs: int) -> Iterator[JobRow]:
         gc.collect()
 
 
+def _report_job(task: str, rows: list[JobRow]) -> None:
+    times = sorted(r.seconds for r in rows)
+    parts = len(CHECKLISTS.get(task, {}))
+    full = sum(not r.missing for r in rows)
+    honest = sum(r.claims_match and r.verdicts_match for r in rows)
+    print(f"  -> {task!r}: median {statistics.median(times):.0f} s, max {times[-1]:.0f} s; checklist covered in "
+          f"{full}/{len(rows)} (of {parts} parts); no false claim or misread verdict in {honest}/{len(rows)}; "
+          f"piece delegated and produced in {sum(r.piece for r in rows)}/{len(rows)}; clean files in "
+          f"{sum(r.clean_files for r in rows)}/{len(rows)}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="*", default=None, choices=list(MODELS), help="(default: all)")
@@ -198,7 +248,7 @@ def main() -> None:
     parser.add_argument("--gen-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--main-job", type=int, default=0, metavar="RUNS", help="also time the main job RUNS times")
-    parser.add_argument("--task", default="design a RAG pipeline")
+    parser.add_argument("--task", action="append", help="a main-job task (repeatable; default: the checklists' three)")
     args = parser.parse_args()
     models = list(MODELS) if args.models is None else args.models
     if models:
@@ -211,14 +261,20 @@ def main() -> None:
                 f"{r.first_turn_s:>14.2f}{r.warm_turn_s:>13.2f}"
             )
     if args.main_job:
-        print(f"\nmain job: {args.task!r}")
-        print(f"{'run':<5}{'wall s':>8}{'RSS MB':>8}  {'status':<10}{'tasks':>6}  verdicts / tools / files / answer")
-        for n, j in enumerate(main_job(args.task, args.main_job), 1):
-            print(
-                f"{n:<5}{j.seconds:>8.1f}{j.rss_mb:>8}  {j.status:<10}{j.delegations:>6}  "
-                f"{j.verdicts} / {j.junior_tools} / {j.files} / {j.final_chars} chars",
-                flush=True,
-            )
+        for task in args.task or list(CHECKLISTS):
+            print(f"\nmain job: {task!r}")
+            print(f"{'run':<5}{'wall s':>8}{'RSS MB':>8}  {'status':<11}piece verdicts claims clean  covered  notes")
+            rows = []
+            for n, j in enumerate(main_job(task, args.main_job), 1):
+                rows.append(j)
+                flags = " ".join(
+                    f"{'yes' if ok else 'NO':<{w}}"
+                    for ok, w in ((j.piece, 5), (j.verdicts_match, 8), (j.claims_match, 6), (j.clean_files, 5))
+                )
+                missing = f" (missing: {', '.join(j.missing)})" if j.missing else ""
+                covered = f"{len(j.covered)}/{len(j.covered) + len(j.missing)}{missing}"
+                print(f"{n:<5}{j.seconds:>8.1f}{j.rss_mb:>8}  {j.status:<11}{flags}  {covered}  {j.notes}", flush=True)
+            _report_job(task, rows)
 
 
 if __name__ == "__main__":

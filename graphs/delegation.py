@@ -62,8 +62,9 @@ def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
     kind: EventKind = "refused" if status == "refused" else "failed"
     emit(kind, brief["agent"], depth=brief["depth"], detail=text, description=brief["description"],
          call_id=brief["call_id"])  # fmt: skip
-    message = ToolMessage(f"Error: {text}", tool_call_id=brief["call_id"], name="Task", status="error")
-    return {"messages": [message], "delegations": [_record(brief, status, [], [])]}
+    record = _record(brief, status, [], [])
+    message = ToolMessage(f"Error: {text}", tool_call_id=brief["call_id"], name="Task", status="error", artifact=record)
+    return {"messages": [message], "delegations": [record]}
 
 
 def _branch_input(brief: Brief, deps: Deps) -> BranchState:
@@ -118,9 +119,7 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, reason=reason,
          description=brief["description"], call_id=brief["call_id"], round=len(verdicts))  # fmt: skip
     report = cap_result(out["report"], deps.settings.max_report_chars)
-    result = ToolMessage(report + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task")
-    return {
-        "messages": [result],
-        "briefs": out["briefs"],
-        "delegations": [_record(brief, status, verdicts, files), *out["delegations"]],
-    }
+    record = _record(brief, status, verdicts, files)
+    # the outcome also travels as the result's artifact (never sent to the model), for code that reads it
+    result = ToolMessage(report + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task", artifact=record)
+    return {"messages": [result], "briefs": out["briefs"], "delegations": [record, *out["delegations"]]}

@@ -11,6 +11,7 @@ failed call that a later successful Write of the same file made moot is marked s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from orchestrator.file_mentions import mentioned_paths, requested_files
 from orchestrator.graphs.state import Brief, ToolEvent
 from orchestrator.tools.permissions import EDIT_TOOLS
 
-__all__ = ["missing_work", "review_request"]
+__all__ = ["contradicted_claims", "file_status", "missing_work", "review_request"]
 
 _EXCERPT_LINES = 120
 _EXCERPT_CHARS = 4000
@@ -57,13 +58,38 @@ def _excerpt(path: Path) -> str:
 
 
 def file_status(path: Path) -> str:
-    """What is on disk now, in a few words: "exists, 50 lines" / "does not exist"."""
+    """What is on disk now, as facts a small reviewer cannot misread: "exists, 740 bytes, 20 lines" /
+    "exists, but is empty (0 bytes)" / "does not exist"."""
     if path.is_dir():
         return "is a directory"
     if not path.is_file():
         return "does not exist"
-    lines = len(path.read_bytes().splitlines())
-    return f"exists, {lines} line{'s' * (lines != 1)}" if lines else "exists, but is empty"
+    data = path.read_bytes()
+    lines = len(data.splitlines())
+    if not data.strip():
+        return f"exists, but is empty ({len(data)} bytes)"
+    return f"exists, {len(data)} bytes, {lines} line{'s' * (lines != 1)}"
+
+
+_ABSENT = re.compile(
+    r"\b(?:is|was|are|were|seems|looks)\s+(?:still\s+)?empty\b|\bempty file\b|\b(?:does|do|did)\s*(?:not|n't)\s+exist"
+    r"|\bmissing\b|\bnot (?:been )?(?:found|created|written)\b|\bno such file\b|\bhas no content\b",
+    re.IGNORECASE,
+)
+
+
+def contradicted_claims(feedback: str, workspace: Path) -> list[str]:
+    """The review's statements that a file is empty or absent, where the file is there with content: each
+    as the fact that overrules it (reviewers of any size misread files now and then)."""
+    found = []
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", feedback):
+        if not _ABSENT.search(sentence):
+            continue
+        for path in mentioned_paths(sentence, workspace):
+            status = file_status(workspace / path)
+            if status.startswith("exists, ") and "empty" not in status:
+                found.append(f"{path} {status} (the review said: {sentence.strip()[:160]})")
+    return list(dict.fromkeys(found))
 
 
 def _fixed_later(events: Sequence[ToolEvent], index: int) -> bool:

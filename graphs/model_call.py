@@ -59,6 +59,7 @@ def request_fingerprint(
     said = messages_to_dict(list(messages))
     for item in said:
         item["data"].pop("id", None)
+        item["data"].pop("artifact", None)  # a tool result's artifact is never sent to the model
     request = {"model": model, "tools": tools, "tool_choice": bound.get("tool_choice"), "messages": said}
     text = scrub(json.dumps(request, sort_keys=True, default=str).replace(workspace, "$WORKSPACE"))
     return text, hashlib.sha256(text.encode()).hexdigest()[:32]

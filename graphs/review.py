@@ -11,17 +11,19 @@ the evidence (tool calls and changed files); the deterministic evidence check ca
 from __future__ import annotations
 
 import asyncio
+import json
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import structlog
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import START, StateGraph
 from pydantic import BaseModel, Field, ValidationError
 
 from orchestrator.graphs.context import RunContext
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.evidence import missing_work, review_request
+from orchestrator.graphs.evidence import contradicted_claims, missing_work, review_request
 from orchestrator.graphs.forced_tool import call_forced_tool
 from orchestrator.graphs.progress import emit
 from orchestrator.graphs.prompts import (
@@ -93,6 +95,18 @@ def _overrule(verdict: Verdict, problems: list[str]) -> Verdict:
     return Verdict(decision="revise", feedback="Evidence check failed: " + "; ".join(problems) + ".", by="evidence")
 
 
+async def _judge(
+    messages: list[BaseMessage], *, deps: Deps, agent: str, model: str, workspace: Path
+) -> tuple[Verdict, list[str]]:
+    """One review call: the verdict, and (for a revise) its statements about files that the files contradict."""
+    with structlog.contextvars.bound_contextvars(agent=agent, node="review"):
+        args = await call_forced_tool(messages, VERDICT_SCHEMA, deps=deps, agent=agent, model=model, purpose="review")
+    verdict = _parse_verdict(args)
+    if verdict["decision"] != "revise":
+        return verdict, []
+    return verdict, await asyncio.to_thread(contradicted_claims, verdict["feedback"], workspace)
+
+
 async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     """The delegating agent judges the round's result against the brief and the evidence."""
     brief = state["brief"]
@@ -103,12 +117,16 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         partial(review_request, workspace=workspace, problems=problems),
         brief, state["report"], state["tool_log"], state["files_changed"],
     )  # fmt: skip
-    messages = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
-    with structlog.contextvars.bound_contextvars(agent=reviewer.name, node="review"):
-        args = await call_forced_tool(
-            messages, VERDICT_SCHEMA, deps=deps, agent=reviewer.name, model=brief["parent_model"], purpose="review"
-        )
-    verdict = _overrule(_parse_verdict(args), problems)
+    messages: list[BaseMessage] = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
+    judge = partial(_judge, deps=deps, agent=reviewer.name, model=brief["parent_model"], workspace=workspace)
+    verdict, misread = await judge(messages)
+    if misread:  # a verdict that misread a file is asked for again, once, with the file's facts
+        correction = f"The evidence check contradicts your verdict: {'; '.join(misread)}. Judge the work again."
+        verdict, misread = await judge([*messages, AIMessage(json.dumps(dict(verdict))), HumanMessage(correction)])
+        if misread:  # the facts overrule the statements that contradict them
+            facts = f"Evidence check: {'; '.join(misread)}. "
+            verdict = Verdict(decision="revise", feedback=facts + verdict["feedback"], by="evidence")
+    verdict = _overrule(verdict, problems)
     emit(
         "verdict",
         brief["agent"],

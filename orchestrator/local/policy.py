@@ -14,6 +14,8 @@ It decides, for one turn:
   choice without that tool.
 - `body_repeated_result`: a Write/Task body that only repeats a tool result ("Updated file a.md (17
   lines).") is asked for once more, and never used if it repeats one again.
+- `body_orchestration_text`: lines of a Write/Edit body that copy the orchestration's own text (review
+  feedback headers, "Fix this with your tools", the adapter's markers) are left out of the file.
 
 Every decision is a `PolicyDecision` that travels on the reply (`response_metadata["policy"]`); the
 graph's model-call site emits each as a "policy" progress event, and `orchestrate show` lists them under
@@ -35,14 +37,25 @@ from orchestrator.local.steps import ANSWER, Call, calls_of, request_of
 from orchestrator.logs import get_logger
 from orchestrator.tools.permissions import EDIT_TOOLS
 
-__all__ = ["POLICY_KEY", "PolicyDecision", "Rule", "TurnPolicy", "open_actions"]
+__all__ = ["POLICY_KEY", "PolicyDecision", "Rule", "TurnPolicy", "is_orchestration_text", "open_actions"]
 
 log = get_logger(__name__)
 
 POLICY_KEY = "policy"
 """Where a reply carries its turn's decisions: `response_metadata[POLICY_KEY]`, a list of dicts."""
 
-Rule = Literal["hold_answer", "close_tool", "repeat_answered", "repeat_refused", "body_repeated_result"]
+Rule = Literal[
+    "hold_answer",
+    "close_tool",
+    "repeat_answered",
+    "repeat_refused",
+    "body_repeated_result",
+    "body_orchestration_text",
+    "delegate_piece",
+    "answer_by_sections",
+    "false_claim_removed",
+]
+"""The last five: see `body_orchestration_text` below, and planning.py for the senior's plan."""
 Move = Literal["call", "answer", "choose_again"]
 
 
@@ -102,6 +115,20 @@ def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, di
     return failed
 
 
+_ORCHESTRATION_LINE = re.compile(
+    r"review of round \d+|fix this with your tools|then report again|^\W*\[(?:you called|progress|next step|reference"
+    r"|review:|[\w-]+ (?:result|error)\])",
+    re.IGNORECASE,
+)
+"""A line of the orchestration's own text: the revision message (graphs/prompts.py), the adapter's markers
+and rendered tool results (render.py), the Task result's review footer."""
+
+
+def is_orchestration_text(line: str) -> bool:
+    """Whether a line copies the orchestration's own text (`body_orchestration_text`)."""
+    return bool(_ORCHESTRATION_LINE.search(line))
+
+
 def _shape(text: str) -> str:
     """Text with its numbers blanked, so "Updated file a.md (18 lines)." matches "... (17 lines)."."""
     return re.sub(r"\d+", "#", text.strip())
@@ -138,6 +165,15 @@ class TurnPolicy:
         what = "dropped" if again else "asked for again"
         self.decisions.append(PolicyDecision("body_repeated_result", f"{tool} body repeated a tool result: {what}"))
         return True
+
+    def without_orchestration_text(self, tool: str, body: str) -> str:
+        """The body without the lines that copy the orchestration's own text (`body_orchestration_text`)."""
+        lines = body.splitlines(keepends=True)
+        kept = [line for line in lines if not is_orchestration_text(line)]
+        if len(kept) < len(lines):
+            detail = f"{tool} body: {len(lines) - len(kept)} line(s) copying review or tool text left out"
+            self.decisions.append(PolicyDecision("body_orchestration_text", detail))
+        return "".join(kept)
 
     def judge(self, tool: str, args: dict[str, Any] | None, open_now: Sequence[str]) -> Move:
         """What becomes of the call the model just made."""

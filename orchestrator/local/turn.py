@@ -6,13 +6,25 @@ answer, under the turn policy (`policy`), which breaks the favourite loops of sm
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.tool import ToolCall
 
 from orchestrator.local.engine import LocalEngine, usage_of
+from orchestrator.local.guides import Guide
+from orchestrator.local.planning import (
+    BRIEF_MAX_TOKENS,
+    brief_hint,
+    guided_task,
+    planned_action,
+    planning_guide,
+    reference_note,
+    sectioned_answer,
+)
 from orchestrator.local.policy import POLICY_KEY, TurnPolicy
 from orchestrator.local.render import PromptLimits, render_messages
 from orchestrator.local.schema import ToolDef
@@ -136,10 +148,11 @@ def _tool_args(
     note: str,
     usage: list[int],
     policy: TurnPolicy,
+    body_hint: Callable[[dict[str, Any]], str] | None = None,
 ) -> dict[str, Any] | None:
-    """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text.
-    A body that only repeats a tool result is asked for once more; if it repeats one again, there are no
-    usable arguments (None)."""
+    """The chosen tool's arguments: JSON under the schema's grammar, then the body (if any) as text, with
+    `body_hint(args)` added to the note when given. A body that only repeats a tool result is asked for
+    once more; if it repeats one again, there are no usable arguments (None)."""
     body = body_field(tool)
     short = tool if body is None else without(tool, body)
     args: dict[str, Any] = {}
@@ -147,13 +160,27 @@ def _tool_args(
         args = parse_tool_args(_step(engine, "tool", tool_request(chat, short, settings, note), usage), short)
     if body is None:
         return args
-    text = _body(engine, chat, tool, body, args, settings, note, usage)
+    if body_hint is not None:
+        note = f"{note}\n{body_hint(args)}".strip()
+    text = policy.without_orchestration_text(tool.name, _body(engine, chat, tool, body, args, settings, note, usage))
     if policy.repeats_a_result(tool.name, text, again=False):
         retry_note = f"{note}\nThe {body} must be new text of its own, not a copy of a tool result.".strip()
         text = _body(engine, chat, tool, body, args, settings, retry_note, usage)
         if policy.repeats_a_result(tool.name, text, again=True):
             return None
     return {**args, body: text}
+
+
+def _first_action(
+    engine: LocalEngine, chat: list[dict[str, str]], tools: Sequence[ToolDef], open_now: list[str],
+    settings: GenerationSettings, usage: list[int], note: str, plan: tuple[Guide, TurnPolicy] | None,
+) -> str:  # fmt: skip
+    """The planned action of a guided senior (planning.py), else the model's choice."""
+    planned = planned_action(plan[1].messages, open_now) if plan is not None else None
+    if plan is None or planned is None:
+        return _choose(engine, chat, tools, open_now, settings, usage, note)
+    plan[1].decisions.append(planned[1])
+    return planned[0]
 
 
 def run_turn(
@@ -166,18 +193,28 @@ def run_turn(
 ) -> AIMessage:
     """One model turn by the two-step protocol: choose (unless there is one option), then act, under the
     turn policy (orchestrator/local/policy.py: what is offered, which moves are overruled). Facts from
-    `progress_note` go with the choice and the arguments. The reply carries the policy's decisions."""
+    `progress_note` go with the choice and the arguments. A delegating agent with a guide for its request
+    follows the plan in planning.py. The reply carries the policy's decisions."""
     actions = candidate_actions(tools, tool_choice)
     chat = render_messages(messages, limits)
     note = progress_note(messages) if len(actions) > 1 else ""
+    guide = planning_guide(messages, tools)
+    if guide is not None:
+        note = f"{reference_note(guide)}\n{note}".strip()
     policy = TurnPolicy(messages, model=engine.name)
     usage = [0, 0]
     reply = None
     open_now = policy.offered(actions)
-    action = _choose(engine, chat, tools, open_now, settings, usage, note)
+    plan = (guide, policy) if guide is not None else None
+    action = _first_action(engine, chat, tools, open_now, settings, usage, note, plan)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
-        args = _tool_args(engine, chat, tool, settings, note, usage, policy)
+        if guide is not None and tool.name == "Task":
+            brief = replace(settings, body_max_tokens=BRIEF_MAX_TOKENS)
+            hint = partial(brief_hint, guide)
+            args = _tool_args(engine, chat, guided_task(tool, guide), brief, note, usage, policy, hint)
+        else:
+            args = _tool_args(engine, chat, tool, settings, note, usage, policy)
         move = policy.judge(tool.name, args, open_now)
         if move == "choose_again":
             open_now.remove(tool.name)
@@ -188,6 +225,11 @@ def run_turn(
         else:
             reply = _tool_message(tool.name, args)
         break
+    if reply is None and guide is not None:
+        complete = lambda request: _step(engine, "section", request, usage, stop_loops=True)  # noqa: E731
+        text, dropped = sectioned_answer(complete, chat, guide, messages, settings)
+        policy.decisions.extend(dropped)
+        reply = AIMessage(content=text)
     if reply is None:
         calls = calls_of(messages)
         instruction = answer_instruction(request_of(messages), any(c.ok for c in calls)) if tools or calls else None

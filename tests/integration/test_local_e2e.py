@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Orchestrator, RunResult, load_agents
+from orchestrator.claims import false_claims
+from orchestrator.graphs.evidence import contradicted_claims
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.local import LocalProvider
 from orchestrator.local.gguf import JUNIOR, SENIOR, cache_path, verify
+from orchestrator.local.policy import is_orchestration_text
 from orchestrator.tools.permissions import PermissionPolicy
 
 pytestmark = pytest.mark.slow
@@ -72,3 +75,17 @@ async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answere
     assert written, "the junior wrote no file"
     assert all((workspace / path).is_file() for path in written)
     assert result.final.strip()
+    # the senior kept its own job: it handed over one piece, not its whole task
+    assert all(d["description"].casefold() != "design a rag pipeline" for d in delegations)
+    # honesty: the answer claims nothing the records contradict, and states each delegation's outcome
+    assert false_claims(result.final, result.delegations, workspace=workspace) == []
+    stated = result.final.partition("## Delegated work")[2]
+    assert all(f"{d['agent']}: {d['description']}: " in stated for d in delegations), result.final
+    # the reviews' last word about a file matches the file (or the evidence check overruled it)
+    for d in delegations:
+        last = d["verdicts"][-1]
+        assert last["by"] == "evidence" or contradicted_claims(last["feedback"], workspace) == [], last
+    # clean artifacts: no file a junior wrote carries the orchestration's own text
+    for path in written:
+        lines = (workspace / path).read_text(errors="replace").splitlines()
+        assert not [line for line in lines if is_orchestration_text(line)], path

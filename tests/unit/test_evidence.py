@@ -46,9 +46,9 @@ def test_a_failed_call_on_a_file_written_later_is_marked_moot(tmp_path: Path) ->
         "2. Read(file_path='other.md') -> ERROR: Error: File does not exist: other.md",
         "3. Write(file_path='design.md') -> ok: Created file design.md (3 lines).",
     ]
-    assert "### design.md (exists, 3 lines now)" in lines
+    assert "### design.md (exists, 24 bytes, 3 lines now)" in lines
     assert text.endswith(
-        "## Automatic checks\n- design.md (the brief asks for it): exists, 3 lines\n"
+        "## Automatic checks\n- design.md (the brief asks for it): exists, 24 bytes, 3 lines\n"
         "- no missing files (whether the content meets the brief is yours to judge)"
     )
 
@@ -59,7 +59,7 @@ def test_the_checks_state_a_missing_or_empty_required_file(tmp_path: Path) -> No
     problems = missing_work(work, "Done.", ["empty.md"], tmp_path)
     text = review_request(work, "Done.", [], ["empty.md"], workspace=tmp_path, problems=problems)
     assert text.endswith(
-        "- empty.md (the brief asks for it): exists, but is empty\n"
+        "- empty.md (the brief asks for it): exists, but is empty (0 bytes)\n"
         "- missing.md (the brief asks for it): does not exist\n"
         "- problem: the brief asks for missing.md, but it was not created"
     )
@@ -69,7 +69,7 @@ def test_a_long_file_is_shown_in_part_with_the_headings_left_out(tmp_path: Path)
     body = ["# Design", *[f"line {n}" for n in range(200)], "## Milestones", "- week 1", "## Risks", "- latency"]
     (tmp_path / "design.md").write_text("\n".join(body) + "\n")
     text = review_request(brief("Create design.md"), "Done.", [], ["design.md"], workspace=tmp_path, problems=[])
-    assert "### design.md (exists, 205 lines now)" in text
+    assert "### design.md (exists, 1741 bytes, 205 lines now)" in text
     assert "line 118\n... (truncated: 85 more lines; headings further on: ## Milestones | ## Risks)" in text
     assert "line 119" not in text
 

@@ -3,6 +3,7 @@ parallel branches, review verdicts and revisions, refusals and failures."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -232,7 +233,7 @@ async def test_review_sees_absolute_paths_as_workspace_files_and_early_failures_
                 review_of("notes.md")(c)
                 and "1. Read(file_path=" in c.last.text
                 and "(moot now)" in c.last.text
-                and "### notes.md (exists, 2 lines now)" in c.last.text
+                and re.search(r"### notes.md \(exists, \d+ bytes, 2 lines now\)", c.last.text)
                 and "- no missing files" in c.last.text
             ),
         ),
@@ -454,3 +455,55 @@ async def test_plan_mode_refuses_writes_without_asking(agents: AgentSet, tmp_pat
     await orchestrator.arun("write p", agent=JUNIOR)
     model.assert_complete()
     assert not (tmp_path / "p.txt").exists()
+
+
+def _misread_review(feedback: str) -> Reply:
+    """A revise that says notes.md is empty, for a first review (no correction in its context yet)."""
+    answer = ai("", tool_call("Verdict", {"decision": "revise", "feedback": feedback}))
+    return Reply(answer, when=lambda c: review_of("notes.md")(c) and "contradicts your verdict" not in c.last.text)
+
+
+def _corrected(decision: str, feedback: str) -> Reply:
+    answer = ai("", tool_call("Verdict", {"decision": decision, "feedback": feedback}))
+    fact = "The evidence check contradicts your verdict: notes.md exists, 18 bytes, 2 lines"
+    return Reply(answer, when=lambda c: c.purpose == "review" and fact in c.last.text)
+
+
+def _notes_script(*reviews: Reply, rounds: int = 1) -> list[Reply]:
+    brief = task("notes", "Create notes.md with the meeting notes")
+    write = ai("", tool_call("Write", {"file_path": "notes.md", "content": "# Notes\n- ship it\n"}))
+    return [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        *[Reply(write, when=turn(JUNIOR)) for _ in range(rounds)],
+        *[Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")) for _ in range(rounds)],
+        *reviews,
+        Reply(ai("Notes are in."), when=turn(SENIOR, after="[review:")),
+    ]
+
+
+async def test_a_review_that_misreads_a_file_is_asked_again_with_the_files_facts(
+    agents: AgentSet, tmp_path: Path
+) -> None:
+    script = _notes_script(_misread_review("notes.md is empty."), _corrected("approve", "Right, it has the notes."))
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("take notes", agent=SENIOR)
+    model.assert_complete()
+    [delegation] = result.delegations
+    assert delegation["status"] == "approved" and delegation["rounds"] == 1
+    assert [(v["decision"], v["by"]) for v in delegation["verdicts"]] == [("approve", "reviewer")]
+
+
+async def test_a_review_that_misreads_a_file_twice_is_overruled_by_the_files_facts(
+    agents: AgentSet, tmp_path: Path
+) -> None:
+    script = _notes_script(
+        _misread_review("notes.md does not exist."), _corrected("revise", "The file notes.md is still empty."),
+        _misread_review("notes.md is empty."), _corrected("approve", "Fine now."), rounds=2,
+    )  # fmt: skip
+    orchestrator, model = make(agents, script, tmp_path)
+    result = await orchestrator.arun("take notes", agent=SENIOR)
+    model.assert_complete()
+    first, second = result.delegations[0]["verdicts"]
+    assert first["by"] == "evidence" and first["decision"] == "revise"
+    assert first["feedback"].startswith("Evidence check: notes.md exists, 18 bytes, 2 lines (the review said:")
+    assert second == {"decision": "approve", "feedback": "Fine now.", "by": "reviewer"}

@@ -173,13 +173,13 @@ def _tool_args(
 
 def _first_action(
     engine: LocalEngine, chat: list[dict[str, str]], tools: Sequence[ToolDef], open_now: list[str],
-    settings: GenerationSettings, usage: list[int], note: str, plan: tuple[Guide, TurnPolicy] | None,
+    settings: GenerationSettings, usage: list[int], note: str, policy: TurnPolicy, guide: Guide | None,
 ) -> str:  # fmt: skip
     """The planned action of a guided senior (planning.py), else the model's choice."""
-    planned = planned_action(plan[1].messages, open_now) if plan is not None else None
-    if plan is None or planned is None:
+    planned = planned_action(policy.messages, open_now) if guide is not None else None
+    if planned is None:
         return _choose(engine, chat, tools, open_now, settings, usage, note)
-    plan[1].decisions.append(planned[1])
+    policy.decisions.append(planned[1])
     return planned[0]
 
 
@@ -205,8 +205,7 @@ def run_turn(
     usage = [0, 0]
     reply = None
     open_now = policy.offered(actions)
-    plan = (guide, policy) if guide is not None else None
-    action = _first_action(engine, chat, tools, open_now, settings, usage, note, plan)
+    action = _first_action(engine, chat, tools, open_now, settings, usage, note, policy, guide)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
         if guide is not None and tool.name == "Task":
@@ -226,7 +225,10 @@ def run_turn(
             reply = _tool_message(tool.name, args)
         break
     if reply is None and guide is not None:
-        complete = lambda request: _step(engine, "section", request, usage, stop_loops=True)  # noqa: E731
+
+        def complete(request: dict[str, Any]) -> dict[str, Any]:
+            return _step(engine, "section", request, usage, stop_loops=True)
+
         text, dropped = sectioned_answer(complete, chat, guide, messages, settings)
         policy.decisions.extend(dropped)
         reply = AIMessage(content=text)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.claims import sentences
 from orchestrator.file_mentions import mentioned_paths, requested_files
 from orchestrator.graphs.state import Brief, ToolEvent
 from orchestrator.tools.permissions import EDIT_TOOLS
@@ -82,7 +83,7 @@ def contradicted_claims(feedback: str, workspace: Path) -> list[str]:
     """The review's statements that a file is empty or absent, where the file is there with content: each
     as the fact that overrules it (reviewers of any size misread files now and then)."""
     found = []
-    for sentence in re.split(r"(?<=[.!?])\s+|\n+", feedback):
+    for sentence in sentences(feedback):
         if not _ABSENT.search(sentence):
             continue
         for path in mentioned_paths(sentence, workspace):

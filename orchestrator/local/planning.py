@@ -64,9 +64,10 @@ def delegation_outcomes(messages: Sequence[BaseMessage]) -> list[Mapping[str, An
 
 def planned_action(messages: Sequence[BaseMessage], actions: Sequence[str]) -> tuple[str, PolicyDecision] | None:
     """Delegate first; once a delegation came back, answer. None: let the model choose."""
-    if not delegation_outcomes(messages) and "Task" in actions:
+    came_back = bool(delegation_outcomes(messages))
+    if not came_back and "Task" in actions:
         return "Task", PolicyDecision("delegate_piece", "a design or debugging request: delegate one checkable piece")
-    if delegation_outcomes(messages) and ANSWER in actions:
+    if came_back and ANSWER in actions:
         return ANSWER, PolicyDecision("answer_by_sections", "the delegated piece came back: answer, section by section")
     return None
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from orchestrator.errors import ModelCallError
+from orchestrator.local.kv_states import KvStates, StatefulLlama, conversation_key
 from orchestrator.local.loops import LOOP_STOPPED, LoopGuard
 from orchestrator.local.probe import cached_verdict, ensure_engine_works
 from orchestrator.logs import get_logger
@@ -53,13 +54,15 @@ def usage_of(response: Mapping[str, Any]) -> tuple[int, int]:
 
 class LocalEngine:
     """One loaded model: loads lazily on first use, serialises calls (a `Llama` is not thread-safe),
-    turns llama.cpp's refusals into `LocalModelError`, and logs every call."""
+    keeps each conversation's KV cache across switches (kv_states.py), turns llama.cpp's refusals into
+    `LocalModelError`, and logs every call."""
 
     def __init__(self, name: str, load: Callable[[], LlamaLike]) -> None:
         self.name = name
         self._load = load
         self._llama: LlamaLike | None = None
         self._lock = threading.Lock()
+        self.kv_states = KvStates()
 
     @classmethod
     def of(cls, name: str, llama: LlamaLike) -> LocalEngine:
@@ -75,6 +78,9 @@ class LocalEngine:
             guard = LoopGuard(int(eos())) if stop_loops and callable(eos) else None
             started = time.perf_counter()
             try:
+                if hasattr(llama, "save_state"):  # a real llama.cpp context (a scripted one has no KV cache)
+                    key = conversation_key(request.get("messages", []))
+                    self.kv_states.switch_to(cast(StatefulLlama, llama), key)
                 if guard is None:
                     response = llama.create_chat_completion(**request)
                 else:

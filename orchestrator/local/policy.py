@@ -16,6 +16,9 @@ It decides, for one turn:
   lines).") is asked for once more, and never used if it repeats one again.
 - `body_orchestration_text`: lines of a Write/Edit body that copy the orchestration's own text (review
   feedback headers, "Fix this with your tools", the adapter's markers) are left out of the file.
+- `write_requested`: a request that asks for new files and names no other file (nothing to read first)
+  starts with Write, its path one of those files (`requested_write`): small models otherwise open with
+  an Edit or a Read of the file that does not exist yet, or write it under a path of their own.
 
 Every decision is a `PolicyDecision` that travels on the reply (`response_metadata["policy"]`); the
 graph's model-call site emits each as a "policy" progress event, and `orchestrate show` lists them under
@@ -24,6 +27,7 @@ their call, so the graph, the trace and replay see what was decided on the model
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -32,12 +36,22 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from orchestrator.file_mentions import requested_files
+from orchestrator.file_mentions import mentioned_paths, requested_files
+from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import ANSWER, Call, calls_of, request_of
 from orchestrator.logs import get_logger
 from orchestrator.tools.permissions import EDIT_TOOLS
 
-__all__ = ["POLICY_KEY", "PolicyDecision", "Rule", "TurnPolicy", "is_orchestration_text", "open_actions"]
+__all__ = [
+    "POLICY_KEY",
+    "PolicyDecision",
+    "Rule",
+    "TurnPolicy",
+    "is_orchestration_text",
+    "open_actions",
+    "requested_write",
+    "write_first",
+]
 
 log = get_logger(__name__)
 
@@ -54,8 +68,9 @@ Rule = Literal[
     "delegate_piece",
     "answer_by_sections",
     "false_claim_removed",
+    "write_requested",
 ]
-"""The last five: see `body_orchestration_text` below, and planning.py for the senior's plan."""
+"""The last six: see `body_orchestration_text` below, and planning.py for the senior's plan."""
 Move = Literal["call", "answer", "choose_again"]
 
 
@@ -92,6 +107,27 @@ def open_actions(actions: Sequence[str], messages: Sequence[BaseMessage], max_fa
     early = len(actions) > 1 and ANSWER in actions and _too_early_to_answer(messages)
     kept = [a for a in actions if failures[a] < max_failures and not (early and a == ANSWER)]
     return kept or list(actions)
+
+
+def write_first(messages: Sequence[BaseMessage], actions: Sequence[str]) -> tuple[list[str], PolicyDecision] | None:
+    """The files to Write first (`write_requested`), with the decision; None when the rule does not apply:
+    Write not offered, a call already made, review feedback came back, or the request names other files."""
+    if "Write" not in actions or calls_of(messages) or sum(m.type == "human" for m in messages) != 1:
+        return None
+    request = request_of(messages)
+    wanted = requested_files(request)
+    if not wanted or set(mentioned_paths(request)) - set(wanted):
+        return None
+    return wanted, PolicyDecision("write_requested", f"the request asks for {', '.join(wanted)}: Write it first")
+
+
+def requested_write(tool: ToolDef, files: Sequence[str]) -> ToolDef:
+    """The Write tool with its path limited to the requested files."""
+    if "file_path" not in tool.schema.get("properties", {}):
+        return tool
+    schema = copy.deepcopy(tool.schema)
+    schema["properties"]["file_path"] = {"type": "string", "enum": list(files), "description": "The file to write"}
+    return ToolDef(tool.name, tool.description, schema)
 
 
 def _last_success(messages: Sequence[BaseMessage]) -> tuple[str, dict[str, Any]] | None:

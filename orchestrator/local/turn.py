@@ -25,7 +25,7 @@ from orchestrator.local.planning import (
     reference_note,
     sectioned_answer,
 )
-from orchestrator.local.policy import POLICY_KEY, TurnPolicy
+from orchestrator.local.policy import POLICY_KEY, PolicyDecision, TurnPolicy, requested_write, write_first
 from orchestrator.local.render import PromptLimits, render_messages
 from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import (
@@ -174,9 +174,13 @@ def _tool_args(
 def _first_action(
     engine: LocalEngine, chat: list[dict[str, str]], tools: Sequence[ToolDef], open_now: list[str],
     settings: GenerationSettings, usage: list[int], note: str, policy: TurnPolicy, guide: Guide | None,
+    first_write: tuple[list[str], PolicyDecision] | None,
 ) -> str:  # fmt: skip
-    """The planned action of a guided senior (planning.py), else the model's choice."""
+    """The planned action of a guided senior (planning.py), a first Write (`write_requested`), else the
+    model's choice."""
     planned = planned_action(policy.messages, open_now) if guide is not None else None
+    if planned is None and first_write is not None:
+        planned = "Write", first_write[1]
     if planned is None:
         return _choose(engine, chat, tools, open_now, settings, usage, note)
     policy.decisions.append(planned[1])
@@ -205,9 +209,12 @@ def run_turn(
     usage = [0, 0]
     reply = None
     open_now = policy.offered(actions)
-    action = _first_action(engine, chat, tools, open_now, settings, usage, note, policy, guide)
+    first_write = write_first(messages, open_now) if guide is None else None
+    action = _first_action(engine, chat, tools, open_now, settings, usage, note, policy, guide, first_write)
     while action != ANSWER or ANSWER in {t.name for t in tools}:
         tool = next(t for t in tools if t.name == action)
+        if first_write is not None and tool.name == "Write":
+            tool = requested_write(tool, first_write[0])
         if guide is not None and tool.name == "Task":
             brief = replace(settings, body_max_tokens=BRIEF_MAX_TOKENS)
             hint = partial(brief_hint, guide)

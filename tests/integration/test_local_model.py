@@ -92,3 +92,26 @@ async def test_a_plain_question_gets_a_text_answer(junior: BaseChatModel) -> Non
     assert isinstance(reply, AIMessage)
     assert reply.tool_calls == []
     assert "paris" in reply.text.lower()
+
+
+def test_a_conversation_resumed_after_another_one_gets_the_same_answer_from_its_saved_context() -> None:
+    """The engine saves a conversation's KV cache when another conversation takes the model and restores it
+    when the first comes back (kv_states.py): the answer must be the one a fresh context gives."""
+    from orchestrator.local.engine import LocalEngine, load_llama
+
+    path = cache_path(JUNIOR)
+    notes = " ".join(f"Note {i}: the pipeline shards images into tar files of 1,000 images." for i in range(30))
+    first = [{"role": "system", "content": notes}, {"role": "user", "content": "Summarise the notes."}]
+    other = [{"role": "system", "content": "You review code."}, {"role": "user", "content": "Is x = 1 fine?"}]
+    resumed = [*first, {"role": "assistant", "content": "Shards."}, {"role": "user", "content": "Name one risk."}]
+
+    def ask(engine: LocalEngine, messages: list[dict[str, str]]) -> str:
+        reply = engine.complete("answer", {"messages": messages, "max_tokens": 24, "temperature": 0.0})
+        return str(reply["choices"][0]["message"]["content"])
+
+    shared = LocalEngine("junior", lambda: load_llama(path))
+    ask(shared, first)
+    ask(shared, other)
+    answer = ask(shared, resumed)
+    assert shared.kv_states.restored == 1
+    assert answer == ask(LocalEngine("fresh", lambda: load_llama(path)), resumed)

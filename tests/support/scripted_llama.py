@@ -111,6 +111,11 @@ def string_budget(schema: Any, copies: int = 1) -> int:
 
 TOOLS = tool_defs([READ, WRITE])
 TASK: list[BaseMessage] = [SystemMessage("You write files."), HumanMessage("Write hello world to hello.txt")]
+READ_THEN_WRITE: list[BaseMessage] = [
+    SystemMessage("You write files."),
+    HumanMessage("Read notes.md, then write hello world to hello.txt"),
+]
+"""A request that names an input file too, so the model chooses its first action (no `write_requested`)."""
 WROTE = [
     HumanMessage("Create sum.md with the summary."),
     AIMessage("", tool_calls=[call("Write", {"file_path": "sum.md", "content": "x"}, "t1")]),

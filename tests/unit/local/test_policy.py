@@ -6,12 +6,13 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from structlog.testing import capture_logs
 
-from orchestrator.local.policy import POLICY_KEY, open_actions
+from orchestrator.local.policy import POLICY_KEY, open_actions, write_first
 from orchestrator.local.steps import (
     ANSWER,
 )
 from tests.support.scripted_llama import (
     READ,
+    READ_THEN_WRITE,
     TASK,
     WRITE,
     WROTE,
@@ -60,7 +61,7 @@ async def test_repeating_a_call_that_failed_asks_again_without_that_tool() -> No
 
 async def test_a_request_for_files_is_not_answered_before_a_tool_call_worked() -> None:
     llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "hello world")
-    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(READ_THEN_WRITE)
     assert reply.response_metadata[POLICY_KEY] == [
         {"rule": "hold_answer", "detail": "no answer yet: the work is not done"}
     ]
@@ -148,3 +149,28 @@ async def test_a_body_that_repeats_a_result_twice_is_not_written() -> None:
     reply = await chat_model(only_write).bind_tools([WRITE]).ainvoke(WROTE)
     assert only_write.steps == ["tool", "body", "body", "answer"]
     assert (reply.tool_calls, reply.content) == ([], "I could not improve sum.md.")
+
+
+async def test_a_request_for_a_new_file_starts_with_writing_that_file() -> None:
+    llama = ScriptedLlama('{"file_path": "hello.txt"}', "hello world")
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
+    assert llama.steps == ["tool", "body"]
+    assert llama.requests[0]["response_format"]["schema"]["properties"]["file_path"]["enum"] == ["hello.txt"]
+    assert reply.tool_calls[0]["args"] == {"file_path": "hello.txt", "content": "hello world"}
+    assert reply.response_metadata[POLICY_KEY][-1] == {
+        "rule": "write_requested",
+        "detail": "the request asks for hello.txt: Write it first",
+    }
+
+
+def test_write_first_only_opens_a_request_for_new_files_that_names_nothing_else() -> None:
+    wrote = [
+        *TASK,
+        AIMessage("", tool_calls=[call("Write", {"file_path": "hello.txt", "content": "x"}, "t1")]),
+        ToolMessage("Created file hello.txt (1 lines).", tool_call_id="t1", name="Write"),
+    ]
+    assert write_first(TASK, ["Read", "Write", ANSWER]) is not None
+    assert write_first(TASK, ["Read", ANSWER]) is None  # Write not offered
+    assert write_first(wrote, ["Read", "Write", ANSWER]) is None  # a call was made
+    assert write_first(READ_THEN_WRITE, ["Read", "Write", ANSWER]) is None  # an input file to read first
+    assert write_first([HumanMessage("Explain hello.txt")], ["Read", "Write", ANSWER]) is None  # nothing to make

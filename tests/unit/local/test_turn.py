@@ -15,6 +15,7 @@ from orchestrator.local.steps import (
 from orchestrator.local.turn import candidate_actions
 from tests.support.scripted_llama import (
     READ,
+    READ_THEN_WRITE,
     TASK,
     TOOLS,
     WRITE,
@@ -54,7 +55,7 @@ def test_forcing_an_unbound_tool_is_a_programming_error() -> None:
 
 async def test_agent_turn_chooses_a_tool_then_fills_its_arguments_and_writes_its_body() -> None:
     llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "```text\nhello world\n```\nDone.")
-    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(READ_THEN_WRITE)
     assert isinstance(reply, AIMessage)
     assert llama.steps == ["choose", "tool", "body"]
     assert list(llama.requests[1]["response_format"]["schema"]["properties"]) == ["file_path"]
@@ -112,7 +113,7 @@ async def test_without_tools_a_turn_is_one_text_generation() -> None:
 async def test_unusable_output_is_a_local_model_error() -> None:
     llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hel')
     with pytest.raises(LocalModelError, match="not complete JSON"):
-        await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(TASK)
+        await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(READ_THEN_WRITE)
 
 
 async def test_a_body_is_cut_to_the_schema_maximum() -> None:

@@ -56,10 +56,17 @@ class RunContext(BaseModel):
     models: dict[str, str] = Field(
         default_factory=dict, description="Model alias (opus, sonnet, haiku) -> the model id the provider runs."
     )
+    merge_unapproved: bool | None = Field(
+        None, description="Merge a writing subagent's branch into the workspace even when its work was not approved."
+    )
+    keep_branches: bool | None = Field(
+        None, description="Keep each subagent's branch (worktree or snapshot) after it merged."
+    )
 
     _workspace: Path | None = PrivateAttr(None)
     _policy: PermissionPolicy | None = PrivateAttr(None)
     _delegation: str = PrivateAttr("")
+    _branch_workspace: Path | None = PrivateAttr(None)
 
     def model_post_init(self, context: Any, /) -> None:
         if self.settings is not None or self.permission_mode is not None:
@@ -86,18 +93,28 @@ class RunContext(BaseModel):
         """Task call ids from the top agent to the running context, each followed by "/" ("id1/id2/")."""
         return self._delegation
 
-    def delegated(self, call_id: str) -> RunContext:
-        """The context of the branch that runs Task call `call_id`."""
+    def delegated(self, call_id: str, workspace: Path | None = None) -> RunContext:
+        """The context of the branch that runs Task call `call_id`; `workspace`: the branch's own one."""
         copy = self.model_copy()
         copy._delegation = f"{self._delegation}{call_id}/"
+        if workspace is not None:
+            copy._branch_workspace = workspace
         return copy
+
+    @property
+    def branch_workspace(self) -> Path | None:
+        """Inside a writing delegation, the workspace of its own branch; else None."""
+        return self._branch_workspace
 
     def policy(self, default: PermissionPolicy) -> PermissionPolicy:
         return self._policy or default
 
     def workspace(self, default: Path, root: Path | None) -> Path:
         """Where this run's file tools work: the run's own directory, else `<workspace_root>/<thread id>`
-        (the context's root, else the graph's `root`), else the graph's `default` directory."""
+        (the context's root, else the graph's `root`), else the graph's `default` directory; inside a
+        writing delegation, its branch's workspace (graphs/isolated.py)."""
+        if self._branch_workspace is not None:
+            return self._branch_workspace
         if self._workspace is not None:
             return self._workspace
         chosen = Path(self.workspace_root).expanduser() if self.workspace_root else root

@@ -2,11 +2,16 @@
 
 Refusals the delegating model can act on (unknown subagent, no Task tool, too deep, a repeated brief) come
 back as error tool results. A branch that fails (its model call failed after retries) also returns an
-error result, and its siblings, running in parallel, carry on.
+error result, and its siblings, running in parallel, carry on. A delegation whose agent may write works in
+a workspace of its own and merges back when approved (graphs/isolated.py); the Task result says how the
+merge went, and a conflict's paths and hunks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage, ToolMessage
@@ -14,10 +19,20 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from orchestrator.errors import ModelCallError
 from orchestrator.graphs.context import current_context
 from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.isolated import (
+    cleanup,
+    finish_branch,
+    open_for,
+    recorded_result,
+    save_result,
+    workspace_lock,
+    writes,
+)
 from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
-from orchestrator.graphs.state import BranchState, Brief, DelegationRecord, Verdict
+from orchestrator.graphs.state import BranchRecord, BranchState, Brief, DelegationRecord, Verdict
 from orchestrator.graphs.tool_node import cap_result
+from orchestrator.isolation import BranchWorkspace, GitError, WorkspaceTooLarge
 from orchestrator.logs import get_logger
 
 __all__ = ["delegate", "refusal"]
@@ -44,8 +59,10 @@ def refusal(brief: Brief, deps: Deps) -> str | None:
     return None
 
 
-def _record(brief: Brief, status: Any, verdicts: list[Verdict], files: list[str]) -> DelegationRecord:
-    return DelegationRecord(
+def _record(
+    brief: Brief, status: Any, verdicts: list[Verdict], files: list[str], branch: BranchRecord | None = None
+) -> DelegationRecord:
+    record = DelegationRecord(
         id=brief["call_id"],
         agent=brief["agent"],
         description=brief["description"],
@@ -56,6 +73,9 @@ def _record(brief: Brief, status: Any, verdicts: list[Verdict], files: list[str]
         verdicts=verdicts,
         files_changed=files,
     )
+    if branch is not None:
+        record["branch"] = branch
+    return record
 
 
 def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
@@ -67,9 +87,20 @@ def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
     return {"messages": [message], "delegations": [record]}
 
 
-def _branch_input(brief: Brief, deps: Deps) -> BranchState:
+def _in_branch(brief: Brief, main: Path, branch: BranchWorkspace | None) -> Brief:
+    """The brief as the branch reads it: absolute paths into the main workspace point into the branch's."""
+    if branch is None:
+        return brief
+    prompt = brief["prompt"]
+    for root in dict.fromkeys([str(main), str(main.resolve())]):
+        prompt = re.sub(re.escape(root) + r"(?=/|\s|$)", lambda _: branch.workspace, prompt)
+    return {**brief, "prompt": prompt}
+
+
+def _branch_input(brief: Brief, deps: Deps, branch: BranchWorkspace | None) -> BranchState:
     spec = deps.agents[brief["agent"]]
-    return BranchState(
+    brief = _in_branch(brief, deps.run_workspace(), branch)
+    state = BranchState(
         brief=brief,
         model=deps.resolve_model(spec, brief["parent_model"]),
         conversation=[HumanMessage(brief["prompt"])],
@@ -83,22 +114,57 @@ def _branch_input(brief: Brief, deps: Deps) -> BranchState:
         tool_log=[],
         delegations=[],
     )
+    if branch is not None:
+        state["isolation"] = branch.as_dict()
+    return state
 
 
-def _footer(verdicts: list[Verdict], files: list[str]) -> str:
+_MERGE_WORDS = {
+    "merged": "merged into the workspace",
+    "conflict": "NOT merged: conflict",
+    "not merged": "not merged (unapproved)",
+}
+
+
+def _footer(verdicts: list[Verdict], files: list[str], branch: BranchRecord | None) -> str:
     last = verdicts[-1]
     outcome = (
         f"approved in round {len(verdicts)}"
         if last["decision"] == "approve"
         else (f"NOT approved after {len(verdicts)} rounds; last feedback: {last['feedback']}")
     )
-    return f"\n\n[review: {outcome}; files changed: {', '.join(files) or 'none'}]"
+    merge = f"; {_MERGE_WORDS[branch['merge']]}" if branch is not None else ""
+    return f"\n\n[review: {outcome}; files changed: {', '.join(files) or 'none'}{merge}]"
+
+
+async def _open_branch(brief: Brief, deps: Deps) -> BranchWorkspace | str | None:
+    """The delegation's own workspace (None: it shares the main one), or why it cannot have one."""
+    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])):
+        return None
+    workspace = deps.run_workspace()
+    try:
+        async with workspace_lock(workspace):
+            return await asyncio.to_thread(open_for, workspace, deps.settings.branches_dir, brief["call_id"])
+    except (GitError, WorkspaceTooLarge, OSError) as exc:
+        return f"cannot give {brief['agent']} a workspace of its own: {exc}"
+
+
+def _recorded(brief: Brief, saved: dict[str, Any]) -> dict[str, Any]:
+    """What a previous attempt of this run returned for the delegation (its branch already merged)."""
+    record: DelegationRecord = saved["record"]
+    message = ToolMessage(saved["content"], tool_call_id=brief["call_id"], name="Task", artifact=record)
+    return {"messages": [message], "briefs": saved["briefs"], "delegations": [record, *saved["nested"]]}
 
 
 async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
-    """Run one delegated subtask through its review branch."""
+    """Run one delegated subtask through its review branch (in its own workspace, when it writes)."""
     if (reason := refusal(brief, deps)) is not None:
         return _error_result(brief, reason, "refused")
+    branch = await _open_branch(brief, deps)
+    if isinstance(branch, str):
+        return _error_result(brief, branch, "error")
+    if branch is not None and (saved := await asyncio.to_thread(recorded_result, branch)) is not None:
+        return _recorded(brief, saved)
     emit(
         "delegate",
         brief["agent"],
@@ -106,20 +172,30 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         detail=brief["description"],
         call_id=brief["call_id"],
     )
-    context = current_context().delegated(brief["call_id"])
+    context = current_context().delegated(brief["call_id"], Path(branch.workspace) if branch else None)
     try:
-        out = await deps.branch.ainvoke(_branch_input(brief, deps), context=context)
+        out = await deps.branch.ainvoke(_branch_input(brief, deps, branch), context=context)
     except ModelCallError as exc:  # a budget stop (RunError too) must end the run, not just this branch
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
     verdicts, files = out["verdicts"], out["files_changed"]
     last = verdicts[-1]["decision"]
     status = "approved" if last == "approve" else "unreadable" if last == "unreadable" else "unapproved"
+    merged, conflict = None, ""
+    if branch is not None:
+        wanted = status == "approved" or deps.merge_unapproved()
+        merged, conflict = await finish_branch(branch, deps.run_workspace(), merge=wanted, keep=deps.keep_branches())
     reason = "" if status == "approved" else verdicts[-1]["feedback"][:300]
+    merge_fields = {"merge": merged["merge"], "changes": len(merged["changes"])} if merged else {}
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, reason=reason,
-         description=brief["description"], call_id=brief["call_id"], round=len(verdicts))  # fmt: skip
+         description=brief["description"], call_id=brief["call_id"], round=len(verdicts), **merge_fields)  # fmt: skip
     report = cap_result(out["report"], deps.settings.max_report_chars)
-    record = _record(brief, status, verdicts, files)
+    record = _record(brief, status, verdicts, files, merged)
+    content = report + _footer(verdicts, files, merged) + (f"\n{conflict}" if conflict else "")
     # the outcome also travels as the result's artifact (never sent to the model), for code that reads it
-    result = ToolMessage(report + _footer(verdicts, files), tool_call_id=brief["call_id"], name="Task", artifact=record)
+    result = ToolMessage(content, tool_call_id=brief["call_id"], name="Task", artifact=record)
+    if branch is not None and merged is not None:
+        saved = {"content": content, "record": record, "briefs": out["briefs"], "nested": out["delegations"]}
+        await asyncio.to_thread(save_result, branch, saved)
+        await asyncio.to_thread(cleanup, branch, merged)
     return {"messages": [result], "briefs": out["briefs"], "delegations": [record, *out["delegations"]]}

@@ -52,6 +52,14 @@ class Deps:
         """The running run's permission policy."""
         return current_context().policy(self.permissions)
 
+    def merge_unapproved(self) -> bool:
+        chosen = current_context().merge_unapproved
+        return self.settings.merge_unapproved if chosen is None else chosen
+
+    def keep_branches(self) -> bool:
+        chosen = current_context().keep_branches
+        return self.settings.keep_branches if chosen is None else chosen
+
     def max_revisions(self) -> int:
         chosen = current_context().max_revisions
         return self.settings.max_revisions if chosen is None else chosen

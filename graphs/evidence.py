@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestrator.claims import sentences
 from orchestrator.file_mentions import mentioned_paths, requested_files
 from orchestrator.graphs.state import Brief, ToolEvent
+from orchestrator.isolation import Change
 from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = ["contradicted_claims", "file_status", "missing_work", "review_request"]
@@ -28,8 +29,12 @@ _EXCERPT_HEADINGS = 12
 _SHOWN_CALLS = 12
 
 
-def missing_work(brief: Brief, report: str, files_changed: Sequence[str], workspace: Path) -> list[str]:
-    """Problems a reviewer must not approve: claimed or required files that are not there."""
+def missing_work(
+    brief: Brief, report: str, files_changed: Sequence[str], workspace: Path, *, diff: Sequence[Change] | None = None
+) -> list[str]:
+    """Problems a reviewer must not approve: claimed or required files that are not there. With the branch's
+    `diff` (a workspace of its own), a required file the branch did not create or change is missing work,
+    whatever exists on disk."""
     changed = set(files_changed)
 
     def absent(path: str) -> bool:
@@ -37,8 +42,14 @@ def missing_work(brief: Brief, report: str, files_changed: Sequence[str], worksp
 
     claimed = mentioned_paths(report, workspace)
     required = requested_files(brief["prompt"], workspace)
-    return [f"the report mentions {p}, but no such file exists in the workspace" for p in claimed if absent(p)] + [
-        f"the brief asks for {p}, but it was not created" for p in required if absent(p) and p not in claimed
+    problems = [f"the report mentions {p}, but no such file exists in the workspace" for p in claimed if absent(p)]
+    if diff is None:
+        return problems + [
+            f"the brief asks for {p}, but it was not created" for p in required if absent(p) and p not in claimed
+        ]
+    touched = {c.path for c in diff if c.status != "deleted"}
+    return problems + [
+        f"the brief asks for {p}, but this branch did not create or change it" for p in required if p not in touched
     ]
 
 
@@ -128,6 +139,23 @@ def _file_sections(files_changed: Sequence[str], workspace: Path) -> str:
     )
 
 
+def _diff_sections(diff: Sequence[Change], hunks: dict[str, str], workspace: Path) -> str:
+    """The branch's diff: an added file as it is now, a modified one as its hunks, a deleted one named."""
+    if not diff:
+        return "(empty: this branch created, changed and deleted no file)"
+    parts = []
+    for change in diff:
+        if change.status == "added":
+            parts.append(f"### {change.path}: added ({file_status(workspace / change.path)} now)\n"
+                         f"```\n{_excerpt(workspace / change.path)}\n```")  # fmt: skip
+        elif change.status == "modified":
+            parts.append(f"### {change.path}: modified ({file_status(workspace / change.path)} now)\n"
+                         f"```diff\n{hunks.get(change.path, '')}\n```")  # fmt: skip
+        else:
+            parts.append(f"### {change.path}: deleted")
+    return "\n".join(parts)
+
+
 def _checks(brief: Brief, workspace: Path, problems: Sequence[str]) -> str:
     """The evidence check's findings, and the state of every file the brief asks for."""
     asked = [
@@ -148,11 +176,17 @@ def review_request(
     *,
     workspace: Path,
     problems: Sequence[str],
+    diff: tuple[Sequence[Change], dict[str, str]] | None = None,
 ) -> str:
-    """The message the reviewer reads; `problems` come from `missing_work`."""
+    """The message the reviewer reads; `problems` come from `missing_work`; `diff`: the branch's changes
+    against its start and each modified file's hunks (a workspace of its own)."""
+    work = (
+        f"## The work: files changed, as they are now\n{_file_sections(files_changed, workspace)}"
+        if diff is None
+        else f"## The work: this branch's diff against its start\n{_diff_sections(*diff, workspace)}"
+    )
     return (
-        f"## Brief ({brief['description']})\n{brief['prompt']}\n\n"
-        f"## The work: files changed, as they are now\n{_file_sections(files_changed, workspace)}\n\n"
+        f"## Brief ({brief['description']})\n{brief['prompt']}\n\n{work}\n\n"
         f"## Evidence: tool calls, in order\n{_tool_lines(tool_log)}\n\n"
         f"## Summary from {brief['agent']}\n{report or '(empty)'}\n\n"
         f"## Automatic checks\n{_checks(brief, workspace, problems)}"

@@ -54,6 +54,10 @@ class ProgressEvent(TypedDict, total=False):
     """verdict: reviewer, or evidence when the evidence check overruled an approval."""
     status: str
     """returned: approved or unapproved."""
+    merge: str
+    """returned, for a delegation with a workspace of its own: merged, conflict or not merged."""
+    changes: int
+    """returned, with `merge`: how many files the branch added, modified or deleted."""
     description: str
     """delegate, returned, refused, failed: the Task call's description (what the delegation was for)."""
     reason: str

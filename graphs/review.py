@@ -34,6 +34,7 @@ from orchestrator.graphs.prompts import (
 )
 from orchestrator.graphs.routers import route_after_review
 from orchestrator.graphs.state import AgentState, BranchState, Verdict
+from orchestrator.isolation import BranchWorkspace, Change, branch_diff, branch_patch, commit_round
 
 __all__ = ["build_branch", "final_text"]
 
@@ -107,15 +108,29 @@ async def _judge(
     return verdict, await asyncio.to_thread(contradicted_claims, verdict["feedback"], workspace)
 
 
+def _round_diff(isolation: dict[str, str]) -> tuple[list[Change], dict[str, str]]:
+    """Commit the branch's round and read its diff: the changes, and each modified file's hunks."""
+    branch = BranchWorkspace.of(isolation)
+    commit = commit_round(branch)
+    changes = branch_diff(branch, commit)
+    return changes, {c.path: branch_patch(branch, commit, c.path) for c in changes if c.status == "modified"}
+
+
 async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
-    """The delegating agent judges the round's result against the brief and the evidence."""
+    """The delegating agent judges the round's result against the brief and the evidence (in a workspace
+    of its own: the branch's diff)."""
     brief = state["brief"]
     reviewer = deps.agents[brief["parent"]]
     workspace = deps.run_workspace()
-    problems = await asyncio.to_thread(missing_work, brief, state["report"], state["files_changed"], workspace)
+    isolation = state.get("isolation")
+    diff = await asyncio.to_thread(_round_diff, isolation) if isolation else None
+    files = state["files_changed"] if diff is None else [c.path for c in diff[0] if c.status != "deleted"]
+    problems = await asyncio.to_thread(
+        partial(missing_work, diff=None if diff is None else diff[0]), brief, state["report"], files, workspace
+    )
     request = await asyncio.to_thread(  # it reads the changed files
-        partial(review_request, workspace=workspace, problems=problems),
-        brief, state["report"], state["tool_log"], state["files_changed"],
+        partial(review_request, workspace=workspace, problems=problems, diff=diff),
+        brief, state["report"], state["tool_log"], files,
     )  # fmt: skip
     messages: list[BaseMessage] = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
     judge = partial(_judge, deps=deps, agent=reviewer.name, model=brief["parent_model"], workspace=workspace)

@@ -19,6 +19,7 @@ from typing_extensions import TypedDict  # on 3.11, pydantic (LangGraph Server's
 
 __all__ = [
     "AgentState",
+    "BranchRecord",
     "BranchState",
     "Brief",
     "DelegationRecord",
@@ -61,6 +62,26 @@ class Verdict(TypedDict):
     """Who decided: the reviewing model, or the evidence check overriding an approval."""
 
 
+class BranchRecord(TypedDict):
+    """A writing delegation's own workspace (graphs/isolated.py) and what became of its work."""
+
+    kind: Literal["worktree", "snapshot"]
+    where: str
+    """The directory the subagent worked in."""
+    ref: str
+    """Its git branch (in `repo`), which holds each reviewed round as a commit."""
+    repo: str
+    commit: str
+    """The branch's last commit: the work as it was reviewed last."""
+    changes: list[dict[str, str]]
+    """Files added, modified or deleted against the branch's base: {"status", "path"}."""
+    merge: Literal["merged", "conflict", "not merged"]
+    conflicts: list[str]
+    """Paths that conflicted (nothing of the branch landed)."""
+    kept: bool
+    """Whether the branch still exists (a merged one is removed unless kept)."""
+
+
 class DelegationRecord(TypedDict):
     """What happened to one Task call (also nested ones)."""
 
@@ -73,6 +94,8 @@ class DelegationRecord(TypedDict):
     rounds: int
     verdicts: list[Verdict]
     files_changed: list[str]
+    branch: NotRequired[BranchRecord]
+    """Absent when the delegation shared the main workspace (its agent only reads)."""
 
 
 class RouteInfo(TypedDict):
@@ -147,3 +170,5 @@ class BranchState(TypedDict):
     files_changed: Annotated[list[str], union]
     tool_log: Annotated[list[ToolEvent], operator.add]
     delegations: Annotated[list[DelegationRecord], operator.add]
+    isolation: NotRequired[dict[str, str]]
+    """The branch workspace this subtask works in (`BranchWorkspace.as_dict()`); absent: the main one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 __all__ = ["CLAUDE_MODELS", "Settings"]
 
@@ -40,6 +41,15 @@ class Settings:
     request_timeout_s: float = 120.0
     """Seconds one model request may take (per attempt; the SDK retries twice): a server that never
     answers fails the call in bounded time instead of hanging the run."""
+    isolation: bool = True
+    """Each delegation whose agent may write works in a branch of its own, merged back when approved
+    (graphs/isolated.py); False: every delegation works in the main workspace."""
+    branches_dir: Path | None = None
+    """Where branches live (default: the per-user data directory's `branches`)."""
+    merge_unapproved: bool = False
+    """Merge a branch whose work was not approved too (`--merge unapproved`); by default it is kept, unmerged."""
+    keep_branches: bool = False
+    """Keep merged branches (`--keep-branches`); by default a branch is removed once it merged."""
     tiebreak_model: str | None = "haiku"
     """The model the router asks when it is unsure (offline: the local junior); None sends unsure tasks
     to the safe default without a model call."""

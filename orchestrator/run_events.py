@@ -68,7 +68,8 @@ def granted_rules(events: RecordedEvents) -> set[str]:
     return {str(e["rule"]) for _, e in events if e.get("event") == "permission" and e.get("answer") == "always"}
 
 
-IssueKind = Literal["unapproved", "unreadable", "refused", "failed", "denied"]
+IssueKind = Literal["unapproved", "unreadable", "conflict", "refused", "failed", "denied"]
+"""conflict: an approved delegation's branch could not merge; nothing of it landed (its branch is kept)."""
 
 
 class RunIssue(TypedDict):
@@ -97,6 +98,8 @@ def issues_of(events: RecordedEvents) -> list[RunIssue]:
         kind: IssueKind | None = _ISSUES.get(str(e.get("event")))
         if e.get("event") == "returned" and e.get("status") in ("unapproved", "unreadable"):
             kind = "unreadable" if e.get("status") == "unreadable" else "unapproved"
+        elif e.get("event") == "returned" and e.get("merge") == "conflict":
+            kind = "conflict"
         call_id = str(e.get("call_id", ""))
         if e.get("event") == "returned" and kind is None:
             found.pop(call_id, None)  # approved after all (a later attempt of the same call)
@@ -104,5 +107,7 @@ def issues_of(events: RecordedEvents) -> list[RunIssue]:
             continue
         what = str(e.get("description") or e.get("detail", ""))
         reason = str(e.get("reason") or e.get("detail", ""))
+        if kind == "conflict":
+            reason = "its branch conflicts with the workspace; nothing of it landed (see `orchestrate branches`)"
         found[call_id] = RunIssue(kind=kind, agent=str(e.get("agent", "?")), what=what, reason=reason, call_id=call_id)
     return list(found.values())

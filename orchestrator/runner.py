@@ -75,7 +75,8 @@ class RunResult:
     issues: tuple[RunIssue, ...] = ()
     """Each unapproved, refused or failed delegation and each denied tool call, with its reason."""
     files_changed: tuple[str, ...] = ()
-    """Workspace-relative paths the run's agents created or changed."""
+    """Workspace-relative paths the run's agents created or changed in the workspace (a branch's only once
+    it merged)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -274,7 +275,9 @@ class Orchestrator:
         issues = tuple(issues_of(self.store.events(run_id)))
         if status == "completed" and issues:
             status = "incomplete"
-        changed = dict.fromkeys([*state.get("files_changed", []), *(f for d in records for f in d["files_changed"])])
+        merged = [d for d in records if d.get("branch", {}).get("merge", "merged") == "merged"]
+        landed = [f for d in merged for f in d["files_changed"]]
+        changed = dict.fromkeys([*state.get("files_changed", []), *landed])
         return RunResult(
             run_id, status, final, state.get("route"), tuple(delegations), summarize(calls, self.ledger.prices),
             error, issues, tuple(changed),

@@ -156,11 +156,11 @@ def graph(
 
 
 def _mount() -> None:
-    from orchestrator.cli.inspect import replay, show
+    from orchestrator.cli.inspect import branches, replay, show
     from orchestrator.cli.local import models_app
     from orchestrator.cli.runs import batch, resume, run, runs
 
-    for command in (run, resume, runs, batch, show, replay):
+    for command in (run, resume, runs, batch, show, replay, branches):
         app.command()(command)
     app.add_typer(models_app, name="models", help="The local engine and models (offline default).")
 

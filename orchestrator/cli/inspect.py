@@ -1,4 +1,5 @@
-"""`orchestrate show / replay`: see what a recorded run did, and re-execute it without the API.
+"""`orchestrate show / replay / branches`: see what a recorded run did, re-execute it without the API, and
+list its subagents' branches.
 
 `show` renders the run's trace (orchestrator/trace.py) as a terminal tree, JSON, Mermaid or one offline
 HTML page. `replay` runs the recorded task through today's graph with the recorded answers
@@ -21,13 +22,15 @@ import typer
 from orchestrator.cli.common import AgentsDirOpt, DbOpt, JsonOpt, console, err, fail, load, styled
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
+from orchestrator.graphs.isolated import branches_home, recorded_result
+from orchestrator.isolation import BranchWorkspace, branch_patch
 from orchestrator.providers import ProviderName, select_provider
 from orchestrator.replay import ReplayReport, areplay
 from orchestrator.run_store import RunStore, open_store
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy, load_settings
 from orchestrator.trace import Trace, load_trace, render_html, render_json, render_mermaid, render_tree
 
-__all__ = ["replay", "show", "write_trace_html"]
+__all__ = ["branches", "replay", "show", "write_trace_html"]
 
 _FORMATS = ("tree", "json", "mermaid", "html")
 _SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".mmd": "mermaid", ".mermaid": "mermaid"}
@@ -179,3 +182,52 @@ def replay(
     _print_report(report, as_json)
     if not report.same:
         raise typer.Exit(1)
+
+
+def _branches_of(run_id: str) -> list[tuple[BranchWorkspace, dict[str, Any]]]:
+    """Each branch of the run with its facts, from the records kept next to it (graphs/isolated.py)."""
+    home = branches_home(Settings.from_env().branches_dir) / run_id
+    if not home.is_dir():
+        raise UserError(f"run {run_id} has no branches (no writing delegation worked in a workspace of its own)")
+    found = []
+    for meta in sorted(home.glob("*/branch.json"), key=lambda p: p.stat().st_mtime):
+        branch = BranchWorkspace.of(json.loads(meta.read_text()))
+        saved = recorded_result(branch)
+        record = saved["record"] if saved else {}
+        outcome = record.get("branch", {})
+        found.append((branch, {
+            "call_id": branch.call_id, "agent": record.get("agent"), "description": record.get("description"),
+            "status": record.get("status", "unfinished"), "merge": outcome.get("merge", "not merged"),
+            "changes": outcome.get("changes", []), "conflicts": outcome.get("conflicts", []),
+            "kind": branch.kind, "where": branch.workspace, "ref": branch.ref, "repo": branch.repo,
+            "commit": outcome.get("commit"), "exists": Path(branch.root).is_dir(),
+        }))  # fmt: skip
+    return found
+
+
+def branches(
+    run_id: Annotated[str, typer.Argument(help="The run whose branches to list (see `orchestrate runs`).")],
+    diff: Annotated[bool, typer.Option("--diff", help="Also print each kept branch's diff against its start.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The run's subagent branches: what each changed, whether it merged, and where it lives."""
+    try:
+        found = _branches_of(run_id)
+    except UserError as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps([row for _, row in found], indent=2) + "\n")
+        return
+    out = console()
+    for branch, row in found:
+        files = ", ".join(f"{c['status']} {c['path']}" for c in row["changes"]) or "no file changed"
+        merge_style = "red" if row["merge"] == "conflict" else ""
+        out.print(styled((row["call_id"], "bold"), f" {row['agent']}: {row['description']}  {row['status']}, ",
+                         (row["merge"], merge_style)), soft_wrap=True)  # fmt: skip
+        out.print(f"    {files}", soft_wrap=True)
+        if row["conflicts"]:
+            out.print(f"    conflicts: {', '.join(row['conflicts'])}", soft_wrap=True)
+        place = f"{row['where']} (git branch {row['ref']} in {row['repo']})" if row["exists"] else "removed after merge"
+        out.print(f"    {place}", style="dim", soft_wrap=True)
+        if diff and row["exists"] and row["commit"]:
+            out.print(branch_patch(branch, row["commit"]), markup=False, highlight=False, soft_wrap=True)

@@ -71,6 +71,16 @@ NoSandboxOpt = Annotated[
     ),
 ]
 MaxCostOpt = Annotated[Optional[float], typer.Option("--max-cost", help="Stop the run at this many USD.")]  # noqa: UP045
+MergeOpt = Annotated[
+    str,
+    typer.Option(
+        "--merge",
+        help="Which subagent branches merge into the workspace: approved (default) or unapproved (all of them).",
+    ),
+]
+KeepBranchesOpt = Annotated[
+    bool, typer.Option("--keep-branches", help="Keep each subagent's branch after it merged (see `branches`).")
+]
 DelegationCostOpt = Annotated[
     Optional[float],  # noqa: UP045
     typer.Option("--max-delegation-cost", help="Stop the run when one delegation reaches this many USD."),
@@ -88,8 +98,12 @@ class RunOptions:
     settings: str | None = None
     no_sandbox: bool = False
     timeout: float | None = None
+    merge: str = "approved"
+    keep_branches: bool = False
 
     def validate(self) -> None:
+        if self.merge not in ("approved", "unapproved"):
+            raise UserError(f"--merge must be approved or unapproved, not {self.merge!r}")
         if self.provider not in (None, *get_args(ProviderName)):
             raise UserError(f"--provider must be anthropic, openai or local, not {self.provider!r}")
         if self.permission_mode is not None and self.permission_mode not in get_args(PermissionMode):
@@ -151,6 +165,7 @@ def _orchestrator(
     settings = Settings.from_env()
     if options.timeout is not None:
         settings = replace(settings, request_timeout_s=options.timeout)
+    settings = replace(settings, merge_unapproved=options.merge == "unapproved", keep_branches=options.keep_branches)
     provider, why = select_provider(cast(ProviderName | None, options.provider), settings=settings)
     err.print(why, style="dim")
     return Orchestrator(
@@ -184,12 +199,17 @@ class _Printer:
         unapproved = f"✗ {name} not approved after {event.get('round')} rounds: {event.get('reason', '')}"
         if detail == "unreadable":
             unapproved = f"✗ {name} not approved: {event.get('reason', '')}"
+        merges = {"merged": ", merged", "not merged": "; its branch is kept, not merged"}
+        merge = merges.get(str(event.get("merge")), "")
+        approved = f"✓ {name} done (approved{merge})"
+        if event.get("merge") == "conflict":
+            approved = f"✗ {name} approved, but its branch conflicts with the workspace: nothing of it landed"
         lines = {
             "route": ("routed to ", agent, f" (confidence {event.get('confidence', 0):.2f}): {detail}"),
             "delegate": (f"{indent}↳ {tag}delegating to ", agent),
             "verdict": (f"{indent}  {tag}review of {name}, round {event.get('round')}: ",
                         (str(event.get("decision")), "bold"), revise),
-            "returned": (f"{indent}{tag}" + (f"✓ {name} done (approved)" if detail == "approved" else unapproved),),
+            "returned": (f"{indent}{tag}" + (approved if detail == "approved" else unapproved + merge),),
             "refused": (f"{indent}{tag}✗ delegation to {name} refused: {detail}",),
             "failed": (f"{indent}{tag}✗ {name} failed: {detail}",),
             "turn": (f"{indent}{tag}{name} is working (turn {event.get('round')})",),
@@ -399,12 +419,15 @@ def run(
     ] = None,
     no_sandbox: NoSandboxOpt = False,
     timeout: TimeoutOpt = None,
+    merge: MergeOpt = "approved",
+    keep_branches: KeepBranchesOpt = False,
 ) -> None:
     """Run a task: route it, let the agents work and delegate, print the final answer. Exit 0 completed,
     3 incomplete (finished with issues), 1 failed or stopped at a budget, 2 bad input, 130/143 interrupted."""
     options = RunOptions(
         str(workspace.resolve()), tuple(str(Path(d).resolve()) for d in agents_dir or []), provider,
-        permission_mode, str(settings_file.resolve()) if settings_file else None, no_sandbox, timeout,
+        permission_mode, str(settings_file.resolve()) if settings_file else None, no_sandbox, timeout, merge,
+        keep_branches,
     )  # fmt: skip
     try:
         budget = _budget(max_cost, max_delegation_cost)

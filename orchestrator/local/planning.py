@@ -142,7 +142,10 @@ def _outcome_line(record: Mapping[str, Any]) -> str:
         "refused": "refused, not run",
         "error": "failed",
     }.get(str(status), str(status))
-    return f"- {record['agent']}: {record['description']}: {said}; {files}."
+    merge = (record.get("branch") or {}).get("merge")
+    landed = {"merged": "; merged into the workspace", "conflict": "; NOT merged (conflict)",
+              "not merged": "; kept unmerged in its branch"}.get(str(merge), "")  # fmt: skip
+    return f"- {record['agent']}: {record['description']}: {said}; {files}{landed}."
 
 
 def _own_files(messages: Sequence[BaseMessage]) -> list[str]:

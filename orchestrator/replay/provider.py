@@ -73,7 +73,9 @@ class ReplayChatModel(BaseChatModel):
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any], metadata: Mapping[str, Any]
     ) -> AIMessage | None:
         """The recorded reply, or None when this call goes live; raises ReplayDivergence otherwise."""
-        text, digest = request_fingerprint(self.bind(**kwargs), messages, model=self.alias, workspace=self.workspace)
+        branch = current_context().branch_workspace  # a writing delegation sees its own branch as its workspace
+        workspace = str(branch) if branch is not None else self.workspace
+        text, digest = request_fingerprint(self.bind(**kwargs), messages, model=self.alias, workspace=workspace)
         step, call, known = self._recording.take(digest)
         if call is not None:
             return _reply(call)

@@ -173,11 +173,13 @@ def _node(ctx: _Context, path: str) -> NodeTrace:
     status, error, ended = _status(ctx, node_id)
     started, ended = _span(ctx, node_id, calls, ended)
     agent = spec.agent if spec else next((c.agent for c in calls if c.purpose == "turn"), "?")
+    merged = next((e for e in reversed(ctx.of(node_id, "returned")) if e.merge is not None), None)
     return NodeTrace(
         id=node_id, path=path, agent=agent, depth=path.count("/"), title=spec.title if spec else node_id,
         brief=spec.brief if spec else "", status=status, started=started, ended=ended,
         issued_by=spec.step if spec else None, error=error, calls=calls, tools=_tools(ctx, calls),
         verdicts=_verdicts(ctx, node_id, calls), children=_children(ctx, path),
+        merge=merged.merge if merged else None, changes=merged.changes if merged else None,
     )  # fmt: skip
 
 
@@ -196,6 +198,7 @@ def _event(at: float, event: Event) -> EventTrace:
         at=at, kind=str(event.get("event", "?")), agent=str(event.get("agent", "?")), depth=int(event.get("depth", 0)),
         detail=str(event.get("detail", "")), call_id=event.get("call_id"), decision=event.get("decision"),
         by=event.get("by"), status=event.get("status"), summary=event.get("summary"), answer=event.get("answer"),
+        merge=event.get("merge"), changes=event.get("changes"),
     )  # fmt: skip
 
 

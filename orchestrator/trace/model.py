@@ -169,6 +169,10 @@ class NodeTrace:
     tools: tuple[ToolCallTrace, ...] = ()
     verdicts: tuple[VerdictTrace, ...] = ()
     children: tuple[NodeTrace, ...] = ()
+    merge: str | None = None
+    """A delegation with a workspace of its own: merged, conflict or not merged (None: it shared the main one)."""
+    changes: int | None = None
+    """With `merge`: how many files its branch added, modified or deleted."""
 
     @property
     def model(self) -> str:
@@ -223,6 +227,9 @@ class EventTrace:
     """verdict: reviewer, or evidence when the evidence check overruled the reviewer."""
     status: str | None = None
     """returned: approved or unapproved."""
+    merge: str | None = None
+    """returned: merged, conflict or not merged (a delegation with a workspace of its own)."""
+    changes: int | None = None
     summary: str | None = None
     """permission: what was asked."""
     answer: str | None = None

@@ -336,6 +336,8 @@ def _node_facts(node: NodeTrace) -> str:
     ]  # fmt: skip
     if node.id:
         rows.append(("Task call", f"<code>{_e(node.id)}</code> (from step {_e(node.issued_by)})"))
+    if node.merge is not None:
+        rows.append(("branch", _e(f"{node.merge}; {node.changes} file(s) added, modified or deleted")))
     return _facts(rows)
 
 

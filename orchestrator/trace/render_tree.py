@@ -48,12 +48,18 @@ def _verdict_label(verdict: VerdictTrace) -> Text:
     return Text.assemble(f"verdict round {verdict.round}: ", _styled(verdict.decision), f"{by} {verdict.feedback}")
 
 
+_MERGE_STYLE = {"merged": "green", "conflict": "bold red", "not merged": "yellow"}
+
+
 def _node_label(node: NodeTrace) -> Text:
     head = Text.assemble(("↳ " if node.id else "", ""), (node.agent, "bold cyan"))
     if node.title:
         head.append(f": {node.title}")
     head.append("  ")
     head.append(*_styled(node.status))
+    if node.merge is not None:
+        files = f"{node.changes} file{'s' * (node.changes != 1)}"
+        head.append(f"  {node.merge} ({files})", _MERGE_STYLE.get(node.merge, ""))
     tokens = node.tokens.describe()
     head.append(f"  {node.model}  {tokens}  ${node.total_cost_usd:.4f}  {_duration(node.seconds)}", "dim")
     return head

@@ -94,6 +94,12 @@ def test_sigkill_during_parallel_delegation_then_resume_repeats_no_finished_subt
     assert sum(_is_junior_first_turn(r, SLOW_PATH) for r in requests) == 2  # killed once, then finished
     for path, content in SUBTASKS.items():
         assert (tmp_path / path).read_text() == content
+    # each junior worked in a snapshot of its own; the fast one merged before the kill and not again after
+    command = [sys.executable, "-m", "orchestrator", "branches", record["run_id"], "--json"]
+    branches = json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+    assert sorted((b["merge"], [c["path"] for c in b["changes"]]) for b in branches) == [
+        ("merged", [path]) for path in sorted(SUBTASKS)
+    ]
 
 
 def _flaky(responder: Callable[[dict[str, Any]], Reply], every: int) -> Callable[[dict[str, Any]], Reply]:

@@ -3,6 +3,7 @@ real SDKs of both API providers against their loopback servers; and the sync gra
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -64,7 +65,9 @@ def test_batch_then_run_three_times_in_one_process(provider: ModelProvider, tmp_
     with Orchestrator(agents, provider=provider, workspace=tmp_path, permissions=PermissionPolicy(mode="acceptEdits"),
                       db=tmp_path / "runs.sqlite") as orchestrator:  # fmt: skip
         results = orchestrator.batch([TASK, TASK], max_concurrency=2)
-        results += [orchestrator.run(TASK) for _ in range(3)]
+        for _ in range(3):  # each from a workspace without the files (the juniors create them, never Read them)
+            shutil.rmtree(tmp_path / "rag")
+            results.append(orchestrator.run(TASK))
     assert [(r.status, r.final) for r in results] == [("completed", FINAL)] * 5
 
 

@@ -5,76 +5,21 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import ToolMessage
 
-from orchestrator import FixedProvider, Orchestrator, Settings, load_agents
+from orchestrator import load_agents
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.loader import AgentSet
-from orchestrator.runner import AskHandler
-from orchestrator.tools.permissions import PermissionMode, PermissionPolicy
-from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
-
-SENIOR, JUNIOR = "senior-ml-engineer", "ml-engineer"
-
-
-class FakeAPIError(Exception):
-    """Stands for a provider error that survived the SDK's retries."""
-
-
-def turn(agent: str, *, brief: str | None = None, after: str | None = None) -> Callable[[Call], bool]:
-    """A model turn of `agent`; optionally only in the branch whose brief contains `brief`, and only once
-    a tool result containing `after` is in its context."""
-
-    def accepts(call: Call) -> bool:
-        if call.agent != agent or call.purpose != "turn":
-            return False
-        if brief is not None and brief not in call.first_human:
-            return False
-        results = " ".join(m.text for m in call.tool_results)
-        return after is None or after in results
-
-    return accepts
-
-
-def review_of(brief: str) -> Callable[[Call], bool]:
-    return lambda call: call.purpose == "review" and brief in call.last.text
-
-
-def task(description: str, prompt: str, agent: str = JUNIOR) -> dict[str, str]:
-    return {"description": description, "prompt": prompt, "subagent_type": agent}
-
-
-def verdict(decision: str, feedback: str = "ok", *, brief: str = "") -> Reply:
-    """A review answer, only for a review (of the brief containing `brief`)."""
-    answer = ai("", tool_call("Verdict", {"decision": decision, "feedback": feedback}))
-    return Reply(answer, when=review_of(brief))
+from tests.support.graph_script import JUNIOR, SENIOR, FakeAPIError, make, review_of, task, turn, verdict
+from tests.support.scripted_model import Reply, ai, tool_call
 
 
 @pytest.fixture
 def agents(tmp_path: Path) -> AgentSet:
     return load_agents(cwd=tmp_path, home=tmp_path)
-
-
-def make(
-    agents: AgentSet,
-    script: list[Reply],
-    workspace: Path,
-    *,
-    mode: PermissionMode = "acceptEdits",
-    ask: AskHandler | None = None,
-    **settings: int,
-) -> tuple[Orchestrator, ScriptedModel]:
-    model = ScriptedModel(script)
-    provider = FixedProvider(model, errors=(FakeAPIError,))
-    orchestrator = Orchestrator(
-        agents, provider=provider, workspace=workspace, settings=Settings(**settings),
-        permissions=PermissionPolicy(mode=mode), ask=ask,
-    )  # fmt: skip
-    return orchestrator, model
 
 
 async def test_senior_answers_without_delegating(agents: AgentSet, tmp_path: Path) -> None:
@@ -239,7 +184,7 @@ async def test_review_sees_absolute_paths_as_workspace_files_and_early_failures_
         ),
         Reply(ai("Notes are in."), when=turn(SENIOR, after="approved in round 1")),
     ]
-    orchestrator, model = make(agents, script, tmp_path)
+    orchestrator, model = make(agents, script, tmp_path, isolation=False)  # the junior writes here
     result = await orchestrator.arun("take notes", agent=SENIOR)
     model.assert_complete()
     assert [(v["decision"], v["by"]) for v in result.delegations[0]["verdicts"]] == [("approve", "reviewer")]

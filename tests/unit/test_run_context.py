@@ -21,6 +21,7 @@ DEFAULT = PermissionPolicy()
 def test_the_schema_has_exactly_the_documented_keys() -> None:
     assert list(RunContext.model_json_schema()["properties"]) == [
         "workspace_root", "permission_mode", "settings", "max_cost", "max_delegation_cost", "max_revisions", "models",
+        "merge_unapproved", "keep_branches",
     ]  # fmt: skip
 
 

@@ -1,0 +1,144 @@
+"""A writing delegation's branch, from opening to merge: where parallel subagents stop racing each other.
+
+A delegation whose agent may write (Write, Edit, NotebookEdit or Bash) works in a branch of its own
+(orchestrator/isolation: a git worktree, or a snapshot outside git); one that only reads shares the main
+workspace. Each review round commits the branch and reviews its diff against the base. When the branch
+comes back approved (or unapproved, with `merge_unapproved`), it merges into the main workspace, one merge
+at a time, in the order the branches finish; a conflict lands nothing and goes back to the delegating
+agent in the Task result. Merged branches are removed unless `keep_branches`.
+
+Durable: the branch's outcome is written next to it (`result.json`) once merged, so a resumed run returns
+that outcome instead of redoing the branch; a merge interrupted before that is applied again, which
+changes nothing it already applied (merge.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from orchestrator.agent_spec import AgentSpec
+from orchestrator.graphs.context import thread_id
+from orchestrator.graphs.state import BranchRecord
+from orchestrator.isolation import (
+    BranchWorkspace,
+    MergeOutcome,
+    branch_diff,
+    commit_round,
+    merge_branch,
+    open_branch,
+    remove_branch,
+)
+
+__all__ = [
+    "WRITING_TOOLS",
+    "branches_home",
+    "cleanup",
+    "conflict_text",
+    "finish_branch",
+    "open_for",
+    "recorded_result",
+    "save_result",
+    "workspace_lock",
+    "writes",
+]
+
+WRITING_TOOLS = frozenset({"Write", "Edit", "NotebookEdit", "Bash"})
+
+_locks: dict[str, asyncio.Lock] = {}
+
+
+def workspace_lock(workspace: Path) -> asyncio.Lock:
+    """One branch opening or merge at a time per main workspace: a branch never starts from a half-merged
+    workspace, and branches merge one by one, in the order they finish."""
+    return _locks.setdefault(str(workspace.resolve()), asyncio.Lock())
+
+
+def writes(spec: AgentSpec) -> bool:
+    """Whether the agent may change files (and so gets a branch of its own)."""
+    return spec.tools is None or bool(WRITING_TOOLS & set(spec.tools))
+
+
+def branches_home(root: Path | None) -> Path:
+    """Where branches live: the settings' directory, else the per-user data directory's `branches`."""
+    return root if root is not None else Path(platformdirs.user_data_dir("orchestrate")) / "branches"
+
+
+def _run_dir() -> str:
+    return thread_id() or f"unthreaded-{uuid.uuid4().hex[:12]}"
+
+
+def open_for(workspace: Path, root: Path | None, call_id: str) -> BranchWorkspace:
+    """Open (or, on resume, reopen) the branch of delegation `call_id` of the running run."""
+    run = _run_dir()
+    home = branches_home(root) / run / call_id
+    return open_branch(workspace, home, call_id=call_id, ref=f"orchestrate/{run}/{call_id}")
+
+
+def recorded_result(branch: BranchWorkspace) -> dict[str, Any] | None:
+    """The outcome a previous attempt of this run recorded for the branch, if it got that far."""
+    path = Path(branch.home) / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def conflict_text(outcome: MergeOutcome, branch: BranchWorkspace, commit: str) -> str:
+    """What the delegating agent reads about a conflict: the paths, the hunks, where the branch is kept."""
+    lines = [
+        f"[merge: CONFLICT, nothing of this branch landed; the main workspace keeps its own version of "
+        f"{', '.join(c.path for c in outcome.conflicts)}. The branch's version is kept in {branch.workspace} "
+        f"(git branch {branch.ref}, commit {commit[:12]}, in {branch.repo}). Resolve it: edit the files "
+        f"yourself, or delegate the resolution with these hunks.]"
+    ]
+    lines += [f"--- {c.path}\n{c.hunks}" for c in outcome.conflicts]
+    return "\n".join(lines)
+
+
+def _record(branch: BranchWorkspace, commit: str, merge: str, conflicts: list[str], kept: bool) -> BranchRecord:
+    changes = branch_diff(branch, commit)
+    return BranchRecord(
+        kind=branch.kind,
+        where=branch.workspace,
+        ref=branch.ref,
+        repo=branch.repo,
+        commit=commit,
+        changes=[{"status": c.status, "path": c.path} for c in changes],
+        merge=merge,  # type: ignore[typeddict-item]
+        conflicts=conflicts,
+        kept=kept,
+    )
+
+
+async def finish_branch(
+    branch: BranchWorkspace, workspace: Path, *, merge: bool, keep: bool
+) -> tuple[BranchRecord, str]:
+    """Commit the branch and merge it when `merge`: its record and the text the Task result adds (a
+    conflict's details, else ""). `keep`: whether a merged branch stays (see `cleanup`)."""
+    commit = await asyncio.to_thread(commit_round, branch)
+    if not merge:
+        return await asyncio.to_thread(_record, branch, commit, "not merged", [], True), ""
+    async with workspace_lock(workspace):
+        changes = await asyncio.to_thread(branch_diff, branch, commit)
+        outcome = await asyncio.to_thread(merge_branch, branch, commit, changes, workspace)
+    if outcome.outcome == "conflict":
+        conflicts = [c.path for c in outcome.conflicts]
+        record = await asyncio.to_thread(_record, branch, commit, "conflict", conflicts, True)
+        return record, conflict_text(outcome, branch, commit)
+    return await asyncio.to_thread(_record, branch, commit, "merged", [], keep), ""
+
+
+def save_result(branch: BranchWorkspace, result: dict[str, Any]) -> None:
+    """Record the branch's outcome next to it (what `recorded_result` returns on resume)."""
+    partial = Path(branch.home) / "result.json.partial"
+    partial.write_text(json.dumps(result))
+    partial.replace(Path(branch.home) / "result.json")
+
+
+def cleanup(branch: BranchWorkspace, record: BranchRecord) -> None:
+    """Remove a merged branch's tree and git branch (its records stay), unless it is to be kept."""
+    if record["merge"] == "merged" and not record["kept"]:
+        remove_branch(branch)

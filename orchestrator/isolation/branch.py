@@ -1,0 +1,210 @@
+"""A writing subagent's own workspace: `open_branch` makes it, `commit_round` records what the branch has
+done so far, and `branch_diff` is that work as the review sees it.
+
+- In a git repository, the branch is a `git worktree` on a new branch `orchestrate/<run>/<call>`, off a
+  base commit of the workspace as it is now: HEAD plus the uncommitted and untracked files (ignored ones
+  stay out), written through a temporary index, so the user's index, HEAD and config are untouched.
+- Elsewhere, the branch is a snapshot: the workspace copied (reflinks where the filesystem has them) into
+  a git-initialised shadow directory, refused above a size cap.
+
+Either way the branch is a git repository whose first commit is the base: every diff and merge compares
+against it. Its metadata (`branch.json`, next to the tree) lets a resumed run reopen it instead of making
+another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from orchestrator.errors import RunError
+from orchestrator.isolation.git import git, git_bytes, is_repository
+
+__all__ = [
+    "SNAPSHOT_CAP_BYTES",
+    "BranchWorkspace",
+    "Change",
+    "WorkspaceTooLarge",
+    "branch_diff",
+    "branch_patch",
+    "commit_round",
+    "open_branch",
+    "remove_branch",
+]
+
+SNAPSHOT_CAP_BYTES = 512 * 1024 * 1024
+"""The most a non-git workspace may hold to be copied for a branch."""
+
+_HUNK_CHARS = 6000
+
+
+class WorkspaceTooLarge(RunError):
+    """A non-git workspace over the snapshot cap."""
+
+
+@dataclass(frozen=True)
+class BranchWorkspace:
+    """Where one delegation works, and what its work is compared against."""
+
+    call_id: str
+    kind: Literal["worktree", "snapshot"]
+    root: str
+    """The branch's git work tree."""
+    workspace: str
+    """The directory the subagent works in: `root`, or the main workspace's place inside it."""
+    base: str
+    """The commit the branch started from."""
+    ref: str
+    """The branch (`orchestrate/<run>/<call>`), in `repo`."""
+    repo: str
+    """Where the branch's commits live: the main repository (worktree) or the shadow (snapshot)."""
+    home: str
+    """The directory that holds this branch's tree and records."""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, data: dict[str, str]) -> BranchWorkspace:
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file the branch added, modified or deleted against its base (paths relative to the workspace)."""
+
+    status: Literal["added", "modified", "deleted"]
+    path: str
+
+
+def _tree_of(cwd: Path, *, parent: str | None) -> str:
+    """A commit of the work tree at `cwd` as it is (tracked, untracked, not ignored), on top of `parent`,
+    written through a temporary index."""
+    with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        if parent:
+            git(["read-tree", parent], cwd, env=env)
+        git(["add", "-A", "--", "."], cwd, env=env)
+        tree = git(["write-tree"], cwd, env=env)
+    args = ["commit-tree", tree, "-m", "orchestrate: branch state"]
+    return git([*args, "-p", parent] if parent else args, cwd)
+
+
+def _head(top: Path) -> str | None:
+    code, out = git_bytes(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, ok=(0, 1, 128))
+    return out.decode().strip() if code == 0 else None
+
+
+def _size(path: Path, cap: int) -> int:
+    total = 0
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            try:
+                total += (Path(folder) / name).lstat().st_size
+            except OSError:
+                continue
+            if total > cap:
+                return total
+    return total
+
+
+def _copy(source: Path, target: Path) -> None:
+    """The workspace's files into `target`: reflinks where the filesystem clones (cp), else a copy."""
+    target.mkdir(parents=True)
+    cp = shutil.which("cp")
+    if cp is not None:
+        done = subprocess.run([cp, "-a", "--reflink=auto", f"{source}/.", str(target)], capture_output=True)
+        if done.returncode == 0:
+            shutil.rmtree(target / ".git", ignore_errors=True)
+            return
+        shutil.rmtree(target)
+        target.mkdir(parents=True)
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+
+
+def open_branch(
+    workspace: Path, home: Path, *, call_id: str, ref: str, cap: int = SNAPSHOT_CAP_BYTES
+) -> BranchWorkspace:
+    """The branch for delegation `call_id`, made under `home` (or reopened, when a resumed run made it)."""
+    meta = home / "branch.json"
+    if meta.is_file():
+        return BranchWorkspace.of(json.loads(meta.read_text()))
+    home.mkdir(parents=True, exist_ok=True)
+    tree = home / "tree"
+    top = is_repository(workspace)
+    if top is not None:
+        base = _tree_of(top, parent=_head(top))
+        git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
+        inside = workspace.resolve().relative_to(top)
+        branch = BranchWorkspace(call_id, "worktree", str(tree), str(tree / inside), base, ref, str(top), str(home))
+    else:
+        size = _size(workspace, cap)
+        if size > cap:
+            raise WorkspaceTooLarge(
+                f"workspace {workspace} holds over {cap >> 20} MiB, the most a branch copies when it is not a git "
+                "repository: make it one (git init) so branches are git worktrees"
+            )
+        _copy(workspace, tree)
+        git(["init", "-q"], tree)
+        base = _tree_of(tree, parent=None)
+        git(["update-ref", f"refs/heads/{ref}", base], tree)
+        git(["symbolic-ref", "HEAD", f"refs/heads/{ref}"], tree)
+        branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
+    meta.write_text(json.dumps(branch.as_dict()))
+    return branch
+
+
+def commit_round(branch: BranchWorkspace) -> str:
+    """Commit the branch's work tree as it is now on its branch; the new commit."""
+    root = Path(branch.root)
+    parent = git(["rev-parse", f"refs/heads/{branch.ref}"], root)
+    commit = _tree_of(root, parent=parent)
+    git(["update-ref", f"refs/heads/{branch.ref}", commit], root)
+    return commit
+
+
+def _inside(branch: BranchWorkspace) -> str:
+    prefix = Path(branch.workspace).relative_to(branch.root).as_posix()
+    return "" if prefix == "." else prefix + "/"
+
+
+def branch_diff(branch: BranchWorkspace, commit: str) -> list[Change]:
+    """The files `commit` added, modified or deleted against the branch's base."""
+    root, prefix = Path(branch.root), _inside(branch)
+    scope = ["--", prefix] if prefix else []
+    names = git_bytes(["diff", "--no-renames", "--name-status", "-z", branch.base, commit, *scope], root)[1]
+    fields = names.decode(errors="replace").split("\0")
+    kinds = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
+    changes = [
+        Change(kinds.get(status[:1], "modified"), path.removeprefix(prefix))  # type: ignore[arg-type]
+        for status, path in zip(fields[::2], fields[1::2], strict=False)
+        if path
+    ]
+    return changes
+
+
+def branch_patch(branch: BranchWorkspace, commit: str, path: str | None = None) -> str:
+    """The diff between the branch's base and `commit` (of one file, hunks only), capped, the cut marked."""
+    scope = ["--", path] if path else []
+    patch = git(
+        ["diff", "--no-renames", "--no-color", "--relative", branch.base, commit, *scope], Path(branch.workspace)
+    )
+    if path is not None and "@@" in patch:
+        patch = patch[patch.find("@@") :]
+    return f"{patch[:_HUNK_CHARS]}\n... (diff cut)" if len(patch) > _HUNK_CHARS else patch
+
+
+def remove_branch(branch: BranchWorkspace) -> None:
+    """Remove the branch's tree and its git branch; its records (`branch.json`, `result.json`) stay."""
+    if branch.kind == "worktree":
+        git(["worktree", "remove", "--force", branch.root], Path(branch.repo))
+        git_bytes(["branch", "-D", branch.ref], Path(branch.repo), ok=(0, 1))
+    else:
+        shutil.rmtree(branch.root, ignore_errors=True)

@@ -1,0 +1,222 @@
+"""Each writing junior works in its own workspace (a git worktree, or a snapshot outside git), and approved
+work merges back: real git, real files, the real graph with the scripted fake model. Git has no identity
+configured here (as on CI): the orchestrator's commits carry their own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator import load_agents
+from orchestrator.cli.app import app
+from orchestrator.isolation import AUTHOR
+from orchestrator.trace import load_trace, render_html
+from tests.support.graph_script import JUNIOR, SENIOR, make, review_of, task, turn, verdict
+from tests.support.scripted_model import Reply, ai, tool_call
+
+Kind = Literal["git", "plain"]
+LOWER_LR, FIX_SEED = task("lower lr", "In train.py set lr to 0.01"), task("fix seed", "In train.py set seed to 7")
+LR_SMALL, LR_LARGE = task("lr small", "In train.py set lr to 0.01"), task("lr large", "In train.py set lr to 0.5")
+TRAIN = "lr = 0.1\nepochs = 10\nwarmup = 100\ndecay = 0.01\nclip = 1.0\naccum = 1\nbatch = 32\nseed = 0\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def _workspace(tmp_path: Path, kind: Kind, files: dict[str, str]) -> Path:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    for name, text in files.items():
+        (workspace / name).write_text(text)
+    if kind == "git":
+        _git("init", "-q", cwd=workspace)
+        _git("add", "-A", cwd=workspace)
+        _git("-c", "user.name=u", "-c", "user.email=u@x", "commit", "--allow-empty", "-qm", "start", cwd=workspace)
+    return workspace
+
+
+def _edit(brief: str, old: str, new: str) -> list[Reply]:
+    """A junior (the one whose brief contains `brief`) that reads train.py and replaces one line."""
+    return [
+        Reply(ai("", tool_call("Read", {"file_path": "train.py"})), when=turn(JUNIOR, brief=brief)),
+        Reply(
+            ai("", tool_call("Edit", {"file_path": "train.py", "old_string": old, "new_string": new})),
+            when=turn(JUNIOR, brief=brief, after="lr = 0.1"),
+        ),
+        Reply(ai(f"Changed {old} to {new} in train.py."), when=turn(JUNIOR, brief=brief, after="Edited train.py")),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+async def test_two_parallel_juniors_editing_different_hunks_of_one_file_are_both_merged(
+    tmp_path: Path, kind: Kind
+) -> None:
+    workspace = _workspace(tmp_path, kind, {"train.py": TRAIN})
+    status_before = _git("status", "--porcelain", cwd=workspace) if kind == "git" else ""
+    script = [
+        Reply(ai("", tool_call("Task", LOWER_LR), tool_call("Task", FIX_SEED)), when=turn(SENIOR)),
+        *_edit("lr to 0.01", "lr = 0.1", "lr = 0.01"),
+        *_edit("seed to 7", "seed = 0", "seed = 7"),
+        verdict("approve", brief="lr to 0.01"),
+        verdict("approve", brief="seed to 7"),
+        Reply(ai("Both changes are in."), when=turn(SENIOR, after="merged into the workspace")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    result = await orchestrator.arun("tune train.py", agent=SENIOR)
+    model.assert_complete()
+    assert result.status == "completed"
+    both = TRAIN.replace("lr = 0.1", "lr = 0.01").replace("seed = 0", "seed = 7")
+    assert (workspace / "train.py").read_text() == both
+    for record in result.delegations:
+        branch = record["branch"]
+        assert branch["kind"] == ("worktree" if kind == "git" else "snapshot")
+        assert branch["merge"] == "merged"
+        assert branch["changes"] == [{"status": "modified", "path": "train.py"}]
+        assert not Path(branch["where"]).exists()  # cleaned up after the merge
+    if kind == "git":  # the user's repository: HEAD, index and config as they were; no branch left over
+        assert _git("log", "--format=%s", cwd=workspace).split() == ["start"]
+        assert _git("status", "--porcelain", cwd=workspace) == status_before + " M train.py\n"
+        assert _git("branch", "--list", "orchestrate/*", cwd=workspace) == ""
+        assert _git("worktree", "list", cwd=workspace).count("\n") == 1
+        assert not (tmp_path / "no-gitconfig").exists()
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+async def test_two_juniors_writing_the_same_lines_conflict_and_both_versions_are_kept(
+    tmp_path: Path, kind: Kind
+) -> None:
+    workspace = _workspace(tmp_path, kind, {"train.py": TRAIN})
+    script = [
+        Reply(ai("", tool_call("Task", LR_SMALL), tool_call("Task", LR_LARGE)), when=turn(SENIOR)),
+        *_edit("lr to 0.01", "lr = 0.1", "lr = 0.01"),
+        *_edit("lr to 0.5", "lr = 0.1", "lr = 0.5"),
+        verdict("approve", brief="lr to 0.01"),
+        verdict("approve", brief="lr to 0.5"),
+        Reply(ai("One lr change conflicted; I will pick one."), when=turn(SENIOR, after="CONFLICT")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    result = await orchestrator.arun("tune lr", agent=SENIOR)
+    model.assert_complete()
+    outcomes = {r["branch"]["merge"]: r for r in result.delegations}
+    assert set(outcomes) == {"merged", "conflict"}
+    assert result.status == "incomplete"  # approved work that did not land is an issue of the run
+    assert [(i["kind"], i["what"]) for i in result.issues] == [("conflict", outcomes["conflict"]["description"])]
+    merged, conflicted = outcomes["merged"], outcomes["conflict"]
+    versions = {"lr small": "lr = 0.01", "lr large": "lr = 0.5"}
+    landed = (workspace / "train.py").read_text()
+    assert landed == TRAIN.replace("lr = 0.1", versions[merged["description"]])  # exactly one, never a mix
+    kept = conflicted["branch"]
+    assert kept["conflicts"] == ["train.py"] and kept["kept"]
+    theirs = _git("show", f"{kept['commit']}:train.py", cwd=Path(kept["repo"]))  # the workspace is the repo's top
+    assert theirs == TRAIN.replace("lr = 0.1", versions[conflicted["description"]])
+    assert (Path(kept["where"]) / "train.py").read_text() == theirs
+    senior_last = next(c for c in reversed(model.calls) if c.agent == SENIOR and c.purpose == "turn")
+    conflict_result = next(m.text for m in senior_last.tool_results if "CONFLICT" in m.text)
+    assert "<<<<<<< workspace" in conflict_result and ">>>>>>> branch" in conflict_result
+    assert kept["where"] in conflict_result and kept["ref"] in conflict_result
+    author = _git("log", "-1", "--format=%an <%ae>", kept["commit"], cwd=Path(kept["repo"])).strip()
+    assert author == f"{AUTHOR[0]} <{AUTHOR[1]}>"
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+async def test_a_junior_whose_write_failed_is_sent_back_though_the_file_exists_from_before(
+    tmp_path: Path, kind: Kind
+) -> None:
+    workspace = _workspace(tmp_path, kind, {"report.md": "# old report\n"})
+    brief = task("report", "Create report.md with the eval results")
+    script = [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "../report.md", "content": "x"})), when=turn(JUNIOR)),
+        Reply(ai("Wrote report.md."), when=turn(JUNIOR, after="outside the workspace")),
+        Reply(
+            verdict("approve").respond,  # a lenient reviewer; the diff overrules it
+            when=lambda c: (
+                review_of("report.md")(c) and "(empty: this branch created, changed and deleted no file)" in c.last.text
+            ),
+        ),
+        Reply(
+            ai("", tool_call("Read", {"file_path": "report.md"})),
+            when=lambda c: c.agent == JUNIOR and "did not create or change it" in c.last.text,
+        ),
+        Reply(
+            ai("", tool_call("Write", {"file_path": "report.md", "content": "# Eval\nacc 0.91\n"})),
+            when=turn(JUNIOR, after="# old report"),
+        ),
+        Reply(ai("Rewrote report.md."), when=turn(JUNIOR, after="Updated file report.md")),
+        Reply(verdict("approve").respond, when=lambda c: review_of("report.md")(c) and ": modified" in c.last.text),
+        Reply(ai("Report done."), when=turn(SENIOR, after="approved in round 2")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace, max_revisions=1)
+    result = await orchestrator.arun("write the report", agent=SENIOR)
+    model.assert_complete()
+    [record] = result.delegations
+    assert [(v["decision"], v["by"]) for v in record["verdicts"]] == [("revise", "evidence"), ("approve", "reviewer")]
+    assert (workspace / "report.md").read_text() == "# Eval\nacc 0.91\n"
+
+
+def _thin_notes(after: str) -> list[Reply]:
+    return [
+        Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
+        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
+        verdict("revise", "too thin"),
+        Reply(ai("Not good enough yet."), when=turn(SENIOR, after=after)),
+    ]
+
+
+async def test_an_unapproved_branch_is_kept_unmerged_and_listed(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, "git", {})
+    script = _thin_notes(after="not merged (unapproved)")
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace, max_revisions=0)
+    result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    branch = result.delegations[0]["branch"]
+    assert branch["merge"] == "not merged" and branch["kept"]
+    assert not (workspace / "notes.md").exists()
+    assert (Path(branch["where"]) / "notes.md").read_text() == "plan\n"
+    assert "notes.md" not in result.files_changed
+    listed = CliRunner().invoke(app, ["branches", result.run_id, "--diff"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].endswith("ml-engineer: notes  unapproved, not merged") and lines[1] == "    added notes.md"
+    assert branch["where"] in lines[2] and "+plan" in listed.output
+    trace = load_trace(orchestrator.store, result.run_id)
+    [node] = trace.root.children
+    assert (node.merge, node.changes) == ("not merged", 1)
+    assert "not merged; 1 file(s) added, modified or deleted" in render_html(trace)
+
+
+async def test_merge_unapproved_and_keep_branches_are_the_callers_choice(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, "plain", {})
+    script = _thin_notes(after="merged into the workspace")
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    orchestrator, model = make(agents, script, workspace, max_revisions=0, merge_unapproved=True, keep_branches=True)
+    result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    branch = result.delegations[0]["branch"]
+    assert (branch["merge"], branch["kept"]) == ("merged", True)
+    assert (workspace / "notes.md").read_text() == "plan\n"
+    assert (Path(branch["where"]) / "notes.md").read_text() == "plan\n"  # kept after the merge
+
+
+def test_a_plain_workspace_over_the_snapshot_cap_is_refused_naming_it(tmp_path: Path) -> None:
+    from orchestrator.isolation import WorkspaceTooLarge, open_branch
+
+    workspace = _workspace(tmp_path, "plain", {"data.bin": "x" * 4096})
+    with pytest.raises(WorkspaceTooLarge, match=f"workspace {workspace} holds over"):
+        open_branch(workspace, tmp_path / "home", call_id="c1", ref="orchestrate/r/c1", cap=1024)
+    assert os.listdir(workspace) == ["data.bin"]

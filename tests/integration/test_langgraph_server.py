@@ -142,6 +142,7 @@ async def test_the_context_schema_is_the_documented_keys(client: LangGraphClient
     schemas = await client.assistants.get_schemas(assistant["assistant_id"])
     assert list(schemas["context_schema"]["properties"]) == [
         "workspace_root", "permission_mode", "settings", "max_cost", "max_delegation_cost", "max_revisions", "models",
+        "merge_unapproved", "keep_branches",
     ]  # fmt: skip
     assert {"task", "messages"} <= set(schemas["input_schema"]["properties"])
 

@@ -22,6 +22,7 @@ from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.isolated import (
     cleanup,
     finish_branch,
+    git_missing,
     open_for,
     recorded_result,
     save_result,
@@ -139,7 +140,7 @@ def _footer(verdicts: list[Verdict], files: list[str], branch: BranchRecord | No
 
 async def _open_branch(brief: Brief, deps: Deps) -> BranchWorkspace | str | None:
     """The delegation's own workspace (None: it shares the main one), or why it cannot have one."""
-    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])):
+    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])) or git_missing():
         return None
     workspace = deps.run_workspace()
     try:

@@ -15,8 +15,11 @@ changes nothing it already applied (merge.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import shutil
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from orchestrator.isolation import (
     open_branch,
     remove_branch,
 )
+from orchestrator.logs import get_logger
 
 __all__ = [
     "WRITING_TOOLS",
@@ -41,6 +45,7 @@ __all__ = [
     "cleanup",
     "conflict_text",
     "finish_branch",
+    "git_missing",
     "open_for",
     "recorded_result",
     "save_result",
@@ -50,18 +55,31 @@ __all__ = [
 
 WRITING_TOOLS = frozenset({"Write", "Edit", "NotebookEdit", "Bash"})
 
-_locks: dict[str, asyncio.Lock] = {}
+log = get_logger(__name__)
+
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+"""Per event loop (an asyncio.Lock belongs to one), per main workspace."""
 
 
 def workspace_lock(workspace: Path) -> asyncio.Lock:
     """One branch opening or merge at a time per main workspace: a branch never starts from a half-merged
     workspace, and branches merge one by one, in the order they finish."""
-    return _locks.setdefault(str(workspace.resolve()), asyncio.Lock())
+    of_loop = _locks.setdefault(asyncio.get_running_loop(), {})
+    return of_loop.setdefault(str(workspace.resolve()), asyncio.Lock())
 
 
 def writes(spec: AgentSpec) -> bool:
     """Whether the agent may change files (and so gets a branch of its own)."""
     return spec.tools is None or bool(WRITING_TOOLS & set(spec.tools))
+
+
+@functools.cache
+def git_missing() -> bool:
+    """Without git there are no branches: every delegation shares the main workspace (logged once)."""
+    if shutil.which("git") is not None:
+        return False
+    log.warning("isolation_off", reason="git is not installed: parallel subagents share the workspace")
+    return True
 
 
 def branches_home(root: Path | None) -> Path:

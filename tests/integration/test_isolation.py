@@ -220,3 +220,26 @@ def test_a_plain_workspace_over_the_snapshot_cap_is_refused_naming_it(tmp_path: 
     with pytest.raises(WorkspaceTooLarge, match=f"workspace {workspace} holds over"):
         open_branch(workspace, tmp_path / "home", call_id="c1", ref="orchestrate/r/c1", cap=1024)
     assert os.listdir(workspace) == ["data.bin"]
+
+
+async def test_without_git_juniors_share_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.graphs.isolated import git_missing
+
+    workspace = _workspace(tmp_path, "plain", {})
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    git_missing.cache_clear()
+    script = [
+        Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
+        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
+        verdict("approve"),
+        Reply(ai("Done."), when=turn(SENIOR, after="approved in round 1")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    try:
+        result = await orchestrator.arun("plan", agent=SENIOR)
+    finally:
+        git_missing.cache_clear()
+    model.assert_complete()
+    assert "branch" not in result.delegations[0]
+    assert (workspace / "notes.md").read_text() == "plan\n"

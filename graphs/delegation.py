@@ -184,8 +184,12 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     status = "approved" if last == "approve" else "unreadable" if last == "unreadable" else "unapproved"
     merged, conflict = None, ""
     if branch is not None:
-        wanted = status == "approved" or deps.merge_unapproved()
-        merged, conflict = await finish_branch(branch, deps.run_workspace(), merge=wanted, keep=deps.keep_branches())
+        try:
+            merged, conflict = await finish_branch(branch, deps.run_workspace(), merge=status == "approved"
+                                                   or deps.merge_unapproved(), keep=deps.keep_branches())  # fmt: skip
+        except (GitError, OSError) as exc:
+            return _error_result(brief, f"{brief['agent']}'s branch could not be merged: {exc}; it is kept in "
+                                 f"{branch.workspace} (git branch {branch.ref} in {branch.repo})", "error")  # fmt: skip
     reason = "" if status == "approved" else verdicts[-1]["feedback"][:300]
     merge_fields = {"merge": merged["merge"], "changes": len(merged["changes"])} if merged else {}
     emit("returned", brief["agent"], depth=brief["depth"], detail=status, status=status, reason=reason,

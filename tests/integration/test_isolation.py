@@ -243,3 +243,9 @@ async def test_without_git_juniors_share_the_workspace(tmp_path: Path, monkeypat
     model.assert_complete()
     assert "branch" not in result.delegations[0]
     assert (workspace / "notes.md").read_text() == "plan\n"
+
+
+def test_a_bad_merge_flag_is_one_line_naming_it(tmp_path: Path) -> None:
+    refused = CliRunner().invoke(app, ["run", "--workspace", str(tmp_path), "--merge", "sometimes", "plan"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert refused.output.strip().splitlines()[-1].endswith("--merge must be approved or unapproved, not 'sometimes'")

@@ -11,7 +11,9 @@ prompt, so runs in different temporary directories are different (and equally va
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +54,12 @@ async def run(task: str, workspace: Path, provider: LocalProvider) -> tuple[RunR
     raise AssertionError("the run ended without a result")
 
 
+def where(delegation: Mapping[str, Any], workspace: Path) -> Path:
+    """Where a delegation's files are: the workspace once its branch merged, else the branch itself."""
+    branch = delegation["branch"]
+    return workspace if branch["merge"] == "merged" else Path(branch["where"])
+
+
 async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answered(
     tmp_path: Path, provider: LocalProvider
 ) -> None:
@@ -71,9 +79,11 @@ async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answere
     assert {v["decision"] for d in delegations for v in d["verdicts"]} <= {"approve", "revise"}
     junior_tools = [e["detail"] for e in events if e["event"] == "tool" and e["agent"] == "ml-engineer"]
     assert {"Read", "Write"} & set(junior_tools), f"the junior used no file tool: {junior_tools}"
-    written = [path for d in delegations for path in d["files_changed"]]
+    written = [where(d, workspace) / path for d in delegations for path in d["files_changed"]]
     assert written, "the junior wrote no file"
-    assert all((workspace / path).is_file() for path in written)
+    assert all(path.is_file() for path in written)
+    # approved work merged into the workspace; unapproved work stays in its own branch
+    assert all(d["branch"]["merge"] == ("merged" if d["status"] == "approved" else "not merged") for d in delegations)
     assert result.final.strip()
     # the senior kept its own job: it handed over one piece, not its whole task
     assert all(d["description"].casefold() != "design a rag pipeline" for d in delegations)
@@ -84,8 +94,8 @@ async def test_a_design_task_is_delegated_worked_with_tools_reviewed_and_answere
     # the reviews' last word about a file matches the file (or the evidence check overruled it)
     for d in delegations:
         last = d["verdicts"][-1]
-        assert last["by"] == "evidence" or contradicted_claims(last["feedback"], workspace) == [], last
+        assert last["by"] == "evidence" or contradicted_claims(last["feedback"], where(d, workspace)) == [], last
     # clean artifacts: no file a junior wrote carries the orchestration's own text
     for path in written:
-        lines = (workspace / path).read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines()
         assert not [line for line in lines if is_orchestration_text(line)], path

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import shutil
 import uuid
 import weakref
@@ -48,6 +49,7 @@ __all__ = [
     "git_missing",
     "open_for",
     "recorded_result",
+    "run_branches",
     "save_result",
     "workspace_lock",
     "writes",
@@ -91,11 +93,20 @@ def _run_dir() -> str:
     return thread_id() or f"unthreaded-{uuid.uuid4().hex[:12]}"
 
 
+def _safe(name: str) -> str:
+    """A run or call id as one path component and one git ref component."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", name).strip("-") or "x"
+
+
+def run_branches(root: Path | None, run_id: str) -> Path:
+    """The directory that holds a run's branches (one directory per delegation)."""
+    return branches_home(root) / _safe(run_id)
+
+
 def open_for(workspace: Path, root: Path | None, call_id: str) -> BranchWorkspace:
     """Open (or, on resume, reopen) the branch of delegation `call_id` of the running run."""
-    run = _run_dir()
-    home = branches_home(root) / run / call_id
-    return open_branch(workspace, home, call_id=call_id, ref=f"orchestrate/{run}/{call_id}")
+    run, call = _safe(_run_dir()), _safe(call_id)
+    return open_branch(workspace, run_branches(root, run) / call, call_id=call_id, ref=f"orchestrate/{run}/{call}")
 
 
 def recorded_result(branch: BranchWorkspace) -> dict[str, Any] | None:

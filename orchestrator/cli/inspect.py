@@ -22,7 +22,7 @@ import typer
 from orchestrator.cli.common import AgentsDirOpt, DbOpt, JsonOpt, console, err, fail, load, styled
 from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, UserError
-from orchestrator.graphs.isolated import branches_home, recorded_result
+from orchestrator.graphs.isolated import recorded_result, run_branches
 from orchestrator.isolation import BranchWorkspace, branch_patch
 from orchestrator.providers import ProviderName, select_provider
 from orchestrator.replay import ReplayReport, areplay
@@ -186,7 +186,7 @@ def replay(
 
 def _branches_of(run_id: str) -> list[tuple[BranchWorkspace, dict[str, Any]]]:
     """Each branch of the run with its facts, from the records kept next to it (graphs/isolated.py)."""
-    home = branches_home(Settings.from_env().branches_dir) / run_id
+    home = run_branches(Settings.from_env().branches_dir, run_id)
     if not home.is_dir():
         raise UserError(f"run {run_id} has no branches (no writing delegation worked in a workspace of its own)")
     found = []

@@ -92,9 +92,7 @@ def _in_branch(brief: Brief, main: Path, branch: BranchWorkspace | None) -> Brie
     """The brief as the branch reads it: absolute paths into the main workspace point into the branch's."""
     if branch is None:
         return brief
-    prompt = brief["prompt"]
-    for root in dict.fromkeys([str(main), str(main.resolve())]):
-        prompt = re.sub(re.escape(root) + r"(?=/|\s|$)", lambda _: branch.workspace, prompt)
+    prompt = re.sub(re.escape(str(main)) + r"(?=/|\s|$)", lambda _: branch.workspace, brief["prompt"])
     return {**brief, "prompt": prompt}
 
 
@@ -140,7 +138,7 @@ def _footer(verdicts: list[Verdict], files: list[str], branch: BranchRecord | No
 
 async def _open_branch(brief: Brief, deps: Deps) -> BranchWorkspace | str | None:
     """The delegation's own workspace (None: it shares the main one), or why it cannot have one."""
-    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])) or git_missing():
+    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])) or await asyncio.to_thread(git_missing):
         return None
     workspace = deps.run_workspace()
     try:

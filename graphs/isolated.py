@@ -67,7 +67,7 @@ def workspace_lock(workspace: Path) -> asyncio.Lock:
     """One branch opening or merge at a time per main workspace: a branch never starts from a half-merged
     workspace, and branches merge one by one, in the order they finish."""
     of_loop = _locks.setdefault(asyncio.get_running_loop(), {})
-    return of_loop.setdefault(str(workspace.resolve()), asyncio.Lock())
+    return of_loop.setdefault(str(workspace), asyncio.Lock())  # already resolved: no file access on the loop
 
 
 def writes(spec: AgentSpec) -> bool:

@@ -17,8 +17,8 @@ from orchestrator.ledger import Ledger
 from orchestrator.pricing import load_prices
 from orchestrator.recorded import recorded_graph
 from orchestrator.run_store import RunStore
+from tests.support.graph_script import JUNIOR, SENIOR, task, turn, verdict
 from tests.support.scripted_model import Reply, ScriptedModel, ai, tool_call
-from tests.unit.test_graph import JUNIOR, SENIOR, task, turn, verdict
 
 
 @contextmanager

@@ -20,8 +20,8 @@ from orchestrator.pricing import load_prices
 from orchestrator.recorded import WAITING, recorded_graph
 from orchestrator.run_events import granted_rules
 from orchestrator.run_store import RunStore
+from tests.support.graph_script import JUNIOR, FakeAPIError, turn
 from tests.support.scripted_model import CLAUDE_LIKE, Reply, ScriptedModel, ai, tool_call
-from tests.unit.test_graph import JUNIOR, FakeAPIError, turn
 
 THREAD = {"configurable": {"thread_id": "thread-1"}}
 FORCED = {"agent": JUNIOR, "confidence": 1.0, "reason": "test", "method": "forced"}

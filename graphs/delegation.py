@@ -183,7 +183,7 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     merged, conflict = None, ""
     if branch is not None:
         try:
-            merged, conflict = await finish_branch(branch, deps.run_workspace(), merge=status == "approved"
+            merged, conflict = await finish_branch(branch, deps.run_workspace(), files, merge=status == "approved"
                                                    or deps.merge_unapproved(), keep=deps.keep_branches())  # fmt: skip
         except (GitError, OSError) as exc:
             return _error_result(brief, f"{brief['agent']}'s branch could not be merged: {exc}; it is kept in "

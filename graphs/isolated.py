@@ -143,11 +143,11 @@ def _record(branch: BranchWorkspace, commit: str, merge: str, conflicts: list[st
 
 
 async def finish_branch(
-    branch: BranchWorkspace, workspace: Path, *, merge: bool, keep: bool
+    branch: BranchWorkspace, workspace: Path, changed: list[str], *, merge: bool, keep: bool
 ) -> tuple[BranchRecord, str]:
-    """Commit the branch and merge it when `merge`: its record and the text the Task result adds (a
-    conflict's details, else ""). `keep`: whether a merged branch stays (see `cleanup`)."""
-    commit = await asyncio.to_thread(commit_round, branch)
+    """Commit the branch (with the files its tools `changed`) and merge it when `merge`: its record and the
+    text the Task result adds (a conflict's details, else ""). `keep`: whether a merged branch stays."""
+    commit = await asyncio.to_thread(commit_round, branch, changed)
     if not merge:
         return await asyncio.to_thread(_record, branch, commit, "not merged", [], True), ""
     async with workspace_lock(workspace):

@@ -108,10 +108,10 @@ async def _judge(
     return verdict, await asyncio.to_thread(contradicted_claims, verdict["feedback"], workspace)
 
 
-def _round_diff(isolation: dict[str, str]) -> tuple[list[Change], dict[str, str]]:
+def _round_diff(isolation: dict[str, str], changed: list[str]) -> tuple[list[Change], dict[str, str]]:
     """Commit the branch's round and read its diff: the changes, and each modified file's hunks."""
     branch = BranchWorkspace.of(isolation)
-    commit = commit_round(branch)
+    commit = commit_round(branch, changed)
     changes = branch_diff(branch, commit)
     return changes, {c.path: branch_patch(branch, commit, c.path) for c in changes if c.status == "modified"}
 
@@ -123,7 +123,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     reviewer = deps.agents[brief["parent"]]
     workspace = deps.run_workspace()
     isolation = state.get("isolation")
-    diff = await asyncio.to_thread(_round_diff, isolation) if isolation else None
+    diff = await asyncio.to_thread(_round_diff, isolation, state["files_changed"]) if isolation else None
     files = state["files_changed"] if diff is None else [c.path for c in diff[0] if c.status != "deleted"]
     problems = await asyncio.to_thread(
         partial(missing_work, diff=None if diff is None else diff[0]), brief, state["report"], files, workspace

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -83,17 +84,28 @@ class Change:
     path: str
 
 
-def _tree_of(cwd: Path, *, parent: str | None) -> str:
-    """A commit of the work tree at `cwd` as it is (tracked, untracked, not ignored), on top of `parent`,
-    written through a temporary index."""
+def _tree_of(cwd: Path, *, parent: str | None, also: Sequence[str] = ()) -> str:
+    """A commit of the work tree at `cwd` as it is (tracked, untracked, not ignored, and the files `also`
+    names even if ignored), on top of `parent`, written through a temporary index."""
     with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         if parent:
             git(["read-tree", parent], cwd, env=env)
         git(["add", "-A", "--", "."], cwd, env=env)
+        present = [p for p in also if (cwd / p).is_file()]
+        if present:
+            git(["add", "-f", "--", *present], cwd, env=env)
         tree = git(["write-tree"], cwd, env=env)
     args = ["commit-tree", tree, "-m", "orchestrate: branch state"]
     return git([*args, "-p", parent] if parent else args, cwd)
+
+
+def _ignored(workspace: Path, top: Path) -> bool:
+    """Whether git ignores the workspace directory itself (a build or output folder of the repository)."""
+    if workspace.resolve() == top:
+        return False
+    code, _ = git_bytes(["check-ignore", "-q", "--", str(workspace.resolve())], top, ok=(0, 1, 128))
+    return code == 0
 
 
 def _head(top: Path) -> str | None:
@@ -139,6 +151,8 @@ def open_branch(
     home.mkdir(parents=True, exist_ok=True)
     tree = home / "tree"
     top = is_repository(workspace)
+    if top is not None and _ignored(workspace, top):  # git would not see its files: a snapshot sees them
+        top = None
     if top is not None:
         base = _tree_of(top, parent=_head(top))
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
@@ -161,11 +175,12 @@ def open_branch(
     return branch
 
 
-def commit_round(branch: BranchWorkspace) -> str:
-    """Commit the branch's work tree as it is now on its branch; the new commit."""
+def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
+    """Commit the branch's work tree as it is now on its branch, with the files the agent's tools `changed`
+    (workspace-relative) even where git ignores them; the new commit."""
     root = Path(branch.root)
     parent = git(["rev-parse", f"refs/heads/{branch.ref}"], root)
-    commit = _tree_of(root, parent=parent)
+    commit = _tree_of(root, parent=parent, also=[_inside(branch) + p for p in changed])
     git(["update-ref", f"refs/heads/{branch.ref}", commit], root)
     return commit
 

@@ -249,3 +249,26 @@ def test_a_bad_merge_flag_is_one_line_naming_it(tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["run", "--workspace", str(tmp_path), "--merge", "sometimes", "plan"])
     assert refused.exit_code == 2 and "Traceback" not in refused.output
     assert refused.output.strip().splitlines()[-1].endswith("--merge must be approved or unapproved, not 'sometimes'")
+
+
+@pytest.mark.parametrize("ignored", ["/out/", "results/"])
+async def test_files_git_ignores_are_still_the_branchs_work(tmp_path: Path, ignored: str) -> None:
+    """A workspace git ignores (make run's out/), or a file it ignores, is reviewed and merged like any."""
+    repo = _workspace(tmp_path, "git", {".gitignore": f"{ignored}\n"})
+    workspace = repo / "out" if ignored == "/out/" else repo
+    workspace.mkdir(exist_ok=True)
+    brief = task("metrics", "Create results/metrics.json with the scores")
+    write = tool_call("Write", {"file_path": "results/metrics.json", "content": '{"acc": 0.9}\n'})
+    script = [
+        Reply(ai("", tool_call("Task", brief)), when=turn(SENIOR)),
+        Reply(ai("", write), when=turn(JUNIOR)),
+        Reply(ai("Wrote results/metrics.json."), when=turn(JUNIOR, after="metrics.json")),
+        Reply(verdict("approve").respond, when=lambda c: review_of("metrics.json")(c) and ": added" in c.last.text),
+        Reply(ai("Done."), when=turn(SENIOR, after="merged into the workspace")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    result = await orchestrator.arun("score it", agent=SENIOR)
+    model.assert_complete()
+    assert result.status == "completed"
+    assert result.delegations[0]["branch"]["changes"] == [{"status": "added", "path": "results/metrics.json"}]
+    assert (workspace / "results/metrics.json").read_text() == '{"acc": 0.9}\n'

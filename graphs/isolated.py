@@ -31,6 +31,7 @@ from orchestrator.graphs.context import thread_id
 from orchestrator.graphs.state import BranchRecord
 from orchestrator.isolation import (
     BranchWorkspace,
+    Change,
     MergeOutcome,
     branch_diff,
     commit_round,
@@ -127,8 +128,9 @@ def conflict_text(outcome: MergeOutcome, branch: BranchWorkspace, commit: str) -
     return "\n".join(lines)
 
 
-def _record(branch: BranchWorkspace, commit: str, merge: str, conflicts: list[str], kept: bool) -> BranchRecord:
-    changes = branch_diff(branch, commit)
+def _record(
+    branch: BranchWorkspace, commit: str, changes: list[Change], merge: str, conflicts: list[str], kept: bool
+) -> BranchRecord:
     return BranchRecord(
         kind=branch.kind,
         where=branch.workspace,
@@ -149,15 +151,15 @@ async def finish_branch(
     text the Task result adds (a conflict's details, else ""). `keep`: whether a merged branch stays."""
     commit = await asyncio.to_thread(commit_round, branch, changed)
     if not merge:
-        return await asyncio.to_thread(_record, branch, commit, "not merged", [], True), ""
+        changes = await asyncio.to_thread(branch_diff, branch, commit)
+        return _record(branch, commit, changes, "not merged", [], True), ""
     async with workspace_lock(workspace):
         changes = await asyncio.to_thread(branch_diff, branch, commit)
         outcome = await asyncio.to_thread(merge_branch, branch, commit, changes, workspace)
     if outcome.outcome == "conflict":
         conflicts = [c.path for c in outcome.conflicts]
-        record = await asyncio.to_thread(_record, branch, commit, "conflict", conflicts, True)
-        return record, conflict_text(outcome, branch, commit)
-    return await asyncio.to_thread(_record, branch, commit, "merged", [], keep), ""
+        return _record(branch, commit, changes, "conflict", conflicts, True), conflict_text(outcome, branch, commit)
+    return _record(branch, commit, changes, "merged", [], keep), ""
 
 
 def save_result(branch: BranchWorkspace, result: dict[str, Any]) -> None:

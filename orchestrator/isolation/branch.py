@@ -68,6 +68,12 @@ class BranchWorkspace:
     home: str
     """The directory that holds this branch's tree and records."""
 
+    @property
+    def prefix(self) -> str:
+        """Where the workspace sits in the branch's tree: "" at its top, else "sub/dir/"."""
+        inside = Path(self.workspace).relative_to(self.root).as_posix()
+        return "" if inside == "." else inside + "/"
+
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
@@ -180,19 +186,14 @@ def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
     (workspace-relative) even where git ignores them; the new commit."""
     root = Path(branch.root)
     parent = git(["rev-parse", f"refs/heads/{branch.ref}"], root)
-    commit = _tree_of(root, parent=parent, also=[_inside(branch) + p for p in changed])
+    commit = _tree_of(root, parent=parent, also=[branch.prefix + p for p in changed])
     git(["update-ref", f"refs/heads/{branch.ref}", commit], root)
     return commit
 
 
-def _inside(branch: BranchWorkspace) -> str:
-    prefix = Path(branch.workspace).relative_to(branch.root).as_posix()
-    return "" if prefix == "." else prefix + "/"
-
-
 def branch_diff(branch: BranchWorkspace, commit: str) -> list[Change]:
     """The files `commit` added, modified or deleted against the branch's base."""
-    root, prefix = Path(branch.root), _inside(branch)
+    root, prefix = Path(branch.root), branch.prefix
     scope = ["--", prefix] if prefix else []
     names = git_bytes(["diff", "--no-renames", "--name-status", "-z", branch.base, commit, *scope], root)[1]
     fields = names.decode(errors="replace").split("\0")

@@ -38,9 +38,7 @@ class MergeOutcome:
 
 
 def _blob(branch: BranchWorkspace, commit: str, path: str) -> bytes | None:
-    prefix = Path(branch.workspace).relative_to(branch.root).as_posix()
-    name = path if prefix == "." else f"{prefix}/{path}"
-    code, out = git_bytes(["cat-file", "blob", f"{commit}:{name}"], Path(branch.root), ok=(0, 128))
+    code, out = git_bytes(["cat-file", "blob", f"{commit}:{branch.prefix}{path}"], Path(branch.root), ok=(0, 128))
     return out if code == 0 else None
 
 

@@ -6,7 +6,7 @@ final answer's claims match the records, whether the juniors' files are clean, a
 checklist (bench/data/main_job_checklists.json) the answer covers.
 
     .venv/bin/python bench/local_models.py [--models senior junior] [--prompt-tokens 400] [--gen-tokens 128]
-    .venv/bin/python bench/local_models.py --models --main-job 5 [--task "design a RAG pipeline" ...]
+    .venv/bin/python bench/local_models.py --models --main-job 5 [--task "design a RAG pipeline" ...] [--answers DIR]
 
 Models must be pulled first (`orchestrate models pull`). Numbers are noisy on shared machines; each
 throughput figure is the best of --repeat runs, with the KV cache reset before every measurement. Each
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import gc
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -166,6 +167,8 @@ class JobRow:
     """No file the juniors wrote contains orchestration text."""
     notes: str
     rss_mb: int
+    answer: str
+    """The final answer, as the user saw it (saved with --answers)."""
 
 
 def _rss_mb() -> int:
@@ -173,9 +176,15 @@ def _rss_mb() -> int:
     return int(status.split("VmRSS:")[1].split()[0]) // 1024
 
 
+_LABEL = re.compile(r"^\s*- \*\*[^*]*\*\*:")
+"""A bullet's label: the guide's point it answers ("- **Top-k retrieval**: ..."), not the model's words."""
+
+
 def coverage(task: str, answer: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(parts found, parts missing) of the task's checklist, in the answer without its heading lines."""
-    body = "\n".join(line for line in answer.lower().splitlines() if not line.lstrip().startswith("#"))
+    """(parts found, parts missing) of the task's checklist, in the answer without its heading lines and
+    without the guide's labels on its bullets: only the model's own words count."""
+    lines = (line for line in answer.lower().splitlines() if not line.lstrip().startswith("#"))
+    body = "\n".join(_LABEL.sub("", line) for line in lines)
     parts = CHECKLISTS.get(task, {})
     found = tuple(part for part, words in parts.items() if any(w in body for w in words))
     return found, tuple(part for part in parts if part not in found)
@@ -219,7 +228,19 @@ async def _main_job(task: str, workspace: Path) -> JobRow:
     where = ", ".join(f"{k} {v:.0f} s" for k, v in spent.items())
     notes = "; ".join(filter(None, [pieces or "no delegation", where, *(f"claim: {c.why}" for c in wrong),
                                     *(f"misread: {m}" for m in misread), *(f"dirty: {d}" for d in dirty)]))  # fmt: skip
-    return JobRow(seconds, result.status, piece, not misread, not wrong, covered, missing, not dirty, notes, _rss_mb())
+    return JobRow(
+        seconds,
+        result.status,
+        piece,
+        not misread,
+        not wrong,
+        covered,
+        missing,
+        not dirty,
+        notes,
+        _rss_mb(),
+        result.final,
+    )
 
 
 def main_job(task: str, runs: int) -> Iterator[JobRow]:
@@ -249,6 +270,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--main-job", type=int, default=0, metavar="RUNS", help="also time the main job RUNS times")
     parser.add_argument("--task", action="append", help="a main-job task (repeatable; default: the checklists' three)")
+    parser.add_argument("--answers", type=Path, metavar="DIR", help="save each main-job run's final answer in DIR")
     args = parser.parse_args()
     models = list(MODELS) if args.models is None else args.models
     if models:
@@ -267,6 +289,10 @@ def main() -> None:
             rows = []
             for n, j in enumerate(main_job(task, args.main_job), 1):
                 rows.append(j)
+                if args.answers:
+                    args.answers.mkdir(parents=True, exist_ok=True)
+                    slug = "-".join(task.lower().split()[:4]).strip(":,'")
+                    (args.answers / f"{slug}-{n}.md").write_text(j.answer + "\n", encoding="utf-8")
                 flags = " ".join(
                     f"{'yes' if ok else 'NO':<{w}}"
                     for ok, w in ((j.piece, 5), (j.verdicts_match, 8), (j.claims_match, 6), (j.clean_files, 5))

@@ -4,8 +4,9 @@ generic training pipeline), so the adapter reads it the matching guide before it
 
 The guides are data, written for this project (orchestrator/data/guides/*.md, each naming the sources it
 draws on): frontmatter with the terms that select it and a one-line expansion, then `## Section` blocks
-with a `Cover:` line, and `## Checkable pieces`, concrete pieces a junior can write and a command can
-check. They carry no answers: the model writes every section for the task at hand. Claude never sees them.
+with a `Cover:` line (its items separated by semicolons), and `## Checkable pieces`, concrete pieces a
+junior can write and a command can check. They carry no answers: the model writes every section for the
+task at hand. Claude never sees them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Section:
     heading: str
     cover: str
     """What the section must address (the guide's `Cover:` line)."""
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """The `Cover:` line's items (it separates them with semicolons); one item when it has none."""
+        return tuple(item.strip().rstrip(".") for item in self.cover.split(";") if item.strip())
 
 
 @dataclass(frozen=True)

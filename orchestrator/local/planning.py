@@ -5,12 +5,14 @@ whose request has a guide (guides.py) the adapter:
 1. reads the guide's expansion of the domain terms to the model before every step (`reference_note`);
 2. delegates first (`delegate_piece`): the model writes a Task for one concrete, checkable piece (the
    guide's pieces are examples), in a short brief (`BRIEF_MAX_TOKENS`);
-3. once the delegation came back, answers (`answer_by_sections`): the model writes each of the guide's
-   sections for the task, one short step each; then the adapter states what each delegation did, from
+3. once the delegation came back, answers (`answer_by_sections`): for each of the guide's sections the
+   model answers each point of its `Cover:` line in one sentence, one short request per point, shown
+   under the point as its label ("- **Top-k retrieval**: ..."); a sentence that only repeats its point is
+   shown as "(not answered)" (`items_unanswered`). Then the adapter states what each delegation did, from
    its record (the Task result's artifact), and drops sentences that claim otherwise (claims.py:
    `false_claim_removed`).
 
-The sections are the guide's; every word under them is the model's, written for the task at hand.
+The headings and labels are the guide's; every word after them is the model's, written for the task.
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ from orchestrator.local.guides import Guide, Section, guide_for
 from orchestrator.local.policy import PolicyDecision
 from orchestrator.local.schema import ToolDef
 from orchestrator.local.steps import ANSWER, MARKERS, GenerationSettings, parse_text, request_of
+from orchestrator.routing.text import content_terms
 from orchestrator.tools.permissions import EDIT_TOOLS
 
 __all__ = [
     "BRIEF_MAX_TOKENS",
+    "ITEM_MAX_TOKENS",
     "SECTION_MAX_TOKENS",
     "brief_hint",
     "brief_note",
     "delegation_outcomes",
     "guided_task",
+    "item_sentence",
     "planned_action",
     "planning_guide",
     "reference_note",
@@ -45,7 +50,9 @@ __all__ = [
 BRIEF_MAX_TOKENS = 220
 """A Task brief for one piece: the file, what it must contain, the command that checks it."""
 SECTION_MAX_TOKENS = 140
-"""One section of the answer: three or four short bullets."""
+"""A section whose `Cover:` line is one item: three or four short bullets."""
+ITEM_MAX_TOKENS = 48
+"""One point of a section (an item of its `Cover:` line): one sentence."""
 
 
 def planning_guide(messages: Sequence[BaseMessage], tools: Sequence[ToolDef]) -> Guide | None:
@@ -117,19 +124,82 @@ def brief_hint(guide: Guide, args: Mapping[str, Any]) -> str:
     )
 
 
+def _request(chat: list[dict[str, str]], instruction: str, max_tokens: int, s: GenerationSettings,
+             stop: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """A llama request: the conversation with the step's instruction last (so the KV cache keeps the rest)."""
+    last = chat[-1]
+    messages = [*chat[:-1], {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}]
+    stops = list(dict.fromkeys([*s.stop, *MARKERS, "\n#", *stop]))
+    return {"messages": messages, "max_tokens": max_tokens, "stop": stops, "temperature": s.temperature,
+            "repeat_penalty": s.repeat_penalty, "seed": s.seed}  # fmt: skip
+
+
 def _section_request(
     chat: list[dict[str, str]], guide: Guide, section: Section, request: str, s: GenerationSettings
 ) -> dict[str, Any]:
+    """A one-item section in one request: 3 or 4 bullets."""
     instruction = (
         f'[Next step] {reference_note(guide)}\nWrite only the section "{section.heading}" of your answer to: '
         f"{request.strip()[:300]}\nCover: {section.cover}\nReply with 3 or 4 short bullets ('- '), specific to "
-        "this request: name the concrete choices (tools, sizes, numbers, metrics). No heading, no other section."
+        "this request: name the concrete choices. No heading, no other section."
     )
-    last = chat[-1]
-    messages = [*chat[:-1], {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}]
-    stop = list(dict.fromkeys([*s.stop, *MARKERS, "\n#"]))
-    return {"messages": messages, "max_tokens": SECTION_MAX_TOKENS, "stop": stop, "temperature": s.temperature,
-            "repeat_penalty": s.repeat_penalty, "seed": s.seed}  # fmt: skip
+    return _request(chat, instruction, SECTION_MAX_TOKENS, s)
+
+
+def _item_request(
+    chat: list[dict[str, str]], guide: Guide, section: Section, item: str, request: str, s: GenerationSettings
+) -> dict[str, Any]:
+    """One point of a section in its own request: a model asked for a bullet per point of a list skips
+    points, merges them and repeats them back; asked one at a time it answers each."""
+    ask = {"design": "what you choose for this request and why",
+           "debugging": "how it applies to this problem: what to check or change, and why"}[guide.kind]  # fmt: skip
+    instruction = (
+        f'[Next step] {reference_note(guide)}\nYou are writing the section "{section.heading}" of your answer '
+        f"to: {request.strip()[:300]}\nThe point: {item}\nIn one short sentence (at most 25 words), say {ask}. "
+        "Do not repeat the point."
+    )
+    return _request(chat, instruction, ITEM_MAX_TOKENS, s, stop=("\n\n",))
+
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+_MIN_NEW_TERMS = 2
+"""A sentence that adds fewer content words than this to its point only restates it."""
+
+
+_OPENER = re.compile(
+    r"^(?:(?:for|in|as for|regarding|to) [^,.]{0,80}, )?(?:(?:i|we|you) (?:would |will |can |should )?"
+    r"(?:choose|chose|pick|need) to )?",
+    re.IGNORECASE,
+)
+"""Filler a small model opens every sentence with ("For the retrieval step, I choose to ...")."""
+_SENTENCE_END = re.compile(r"[.!?)`\]]$")
+
+
+def _answer_point(complete: Callable[[dict[str, Any]], Mapping[str, Any]], request: dict[str, Any],
+                  item: str, context: str) -> str | None:  # fmt: skip
+    response = complete(request)
+    choice = (response.get("choices") or [{}])[0]
+    cut = isinstance(choice, Mapping) and choice.get("finish_reason") == "length"
+    return item_sentence(parse_text(response), item, cut=cut, context=context)
+
+
+def item_sentence(text: str, item: str, *, cut: bool = False, context: str = "") -> str | None:
+    """The model's sentence for one point, without a restated label ("Top-k retrieval: use k=8" keeps
+    "use k=8") or filler; `cut` (it ran into max_tokens): ending at its last full sentence, else marked "…".
+    None when it is empty or only repeats the point (its words, the `context`'s: the section and request)."""
+    lines = [_BULLET.sub("", line).strip() for line in text.strip().splitlines() if line.strip()]
+    said = " ".join(lines[:1] + [f"{line.rstrip('.;')};" for line in lines[1:-1]] + lines[1:][-1:])
+    if said.lower().startswith(item.lower()):
+        said = said[len(item) :].lstrip(" :,-\u2013\u2014").strip()
+    label, colon, rest = said.partition(":")
+    if colon and label.strip() and set(content_terms(label)) <= set(content_terms(item)):
+        said = rest.strip()
+    said = _OPENER.sub("", said, count=1).strip()
+    if cut and said and not _SENTENCE_END.search(said):
+        end = max(said.rfind(". "), said.rfind("; "))
+        said = said[: end + 1] if end >= len(said) // 3 else f"{said}…"
+    new = set(content_terms(said)) - set(content_terms(f"{item} {context}"))
+    return said[:1].upper() + said[1:] if len(new) >= _MIN_NEW_TERMS else None
 
 
 def _outcome_line(record: Mapping[str, Any]) -> str:
@@ -173,9 +243,19 @@ def sectioned_answer(
     decisions: list[PolicyDecision] = []
     parts = []
     for section in guide.sections:
-        text = parse_text(complete(_section_request(chat, guide, section, request, s)))
+        if len(section.items) > 1:
+            context = f"{section.heading} {request}"
+            said = [_answer_point(complete, _item_request(chat, guide, section, item, request, s), item, context)
+                    for item in section.items]  # fmt: skip
+            lines = [f"- **{item[:1].upper()}{item[1:]}**: {text or '(not answered)'}"
+                     for item, text in zip(section.items, said, strict=True)]  # fmt: skip
+            if said.count(None):
+                decisions.append(PolicyDecision("items_unanswered", f"{section.heading}: {said.count(None)} of "
+                                                f"{len(section.items)} points empty or only repeated"))  # fmt: skip
+        else:
+            lines = parse_text(complete(_section_request(chat, guide, section, request, s))).splitlines()
         kept = []
-        for line in text.splitlines():
+        for line in lines:
             wrong = false_claims(line, outcomes, own_files=own)
             if wrong:
                 decisions.append(PolicyDecision("false_claim_removed", f"{wrong[0].sentence[:80]}: {wrong[0].why}"))

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from orchestrator import load_agents
 from orchestrator.graphs.prompts import task_tool_schema
 from orchestrator.local.guides import guide_for, load_guides
-from orchestrator.local.planning import BRIEF_MAX_TOKENS, SECTION_MAX_TOKENS
+from orchestrator.local.planning import BRIEF_MAX_TOKENS, ITEM_MAX_TOKENS, item_sentence
 from orchestrator.local.policy import POLICY_KEY
 from tests.support.scripted_llama import READ, WRITE, ScriptedLlama, call, chat_model
 
@@ -70,25 +70,56 @@ def _came_back(status: str) -> list[BaseMessage]:
     ]
 
 
-async def test_after_the_delegation_the_answer_is_written_section_by_section_with_the_outcome_stated() -> None:
+async def test_after_the_delegation_each_point_is_answered_in_its_own_step_and_the_outcome_stated() -> None:
     sections = guide_for("design a RAG pipeline").sections  # type: ignore[union-attr]
-    written = [f"- point {n} about {s.heading.lower()}" for n, s in enumerate(sections)]
-    written[0] += "\n- I created rag/chunking.py for this.\n- The chunker was approved."
-    llama = ScriptedLlama(*written)
+    said = [[f"Use tool{n}{i} with batch size 64." for i in range(len(s.items))] for n, s in
+            enumerate(sections)]  # fmt: skip
+    said[0][1] = "I created rag/chunking.py for this."
+    said[0][2] = "The chunker was approved."
+    said[1][1] = "Batch embedding."  # only repeats its point
+    said[2][0] = "Top-k retrieval: k=8 from pgvector, then rerank the 50 best."  # restates the label first
+    llama = ScriptedLlama(*(text for section in said for text in section))
     reply = await chat_model(llama).bind_tools([READ, WRITE, TASK_TOOL]).ainvoke(_came_back("unapproved"))
-    assert llama.steps == ["answer"] * len(sections)
-    assert all(r["max_tokens"] == SECTION_MAX_TOKENS for r in llama.requests)
+    items = [(s, item) for s in sections for item in s.items]
+    assert llama.steps == ["answer"] * len(items)
+    assert all(r["max_tokens"] == ITEM_MAX_TOKENS and "\n\n" in r["stop"] for r in llama.requests)
     asked = [r["messages"][-1]["content"] for r in llama.requests]
-    assert all(f'section "{s.heading}"' in said for s, said in zip(sections, asked, strict=True))
+    assert all(f'section "{s.heading}"' in a and f"The point: {item}\n" in a
+               for (s, item), a in zip(items, asked, strict=True))  # fmt: skip
     text = str(reply.content)
     assert [line for line in text.splitlines() if line.startswith("## ")] == [
         *(f"## {s.heading}" for s in sections),
         "## Delegated work",
     ]
-    assert "- point 0 about ingestion and chunking" in text and "I created" not in text and "was approved" not in text
+    # each point is labelled with the guide's words; what follows the label is the model's
+    assert "- **Document sources and parsing**: Use tool00 with batch size 64." in text
+    assert "I created" not in text and "was approved" not in text and "**Cleaning**" not in text
+    assert "- **Batch embedding**: (not answered)" in text
+    assert "- **Top-k retrieval**: K=8 from pgvector, then rerank the 50 best." in text
     assert text.endswith("- ml-engineer: chunker: NOT approved after 3 review rounds; `rag/chunking.py`.")
     rules = [d["rule"] for d in reply.response_metadata[POLICY_KEY]]
-    assert rules == ["answer_by_sections", "false_claim_removed", "false_claim_removed"]
+    assert rules == ["answer_by_sections", "false_claim_removed", "false_claim_removed", "items_unanswered"]
+
+
+def test_a_points_sentence_loses_a_restated_label_and_a_restatement_is_no_answer() -> None:
+    assert item_sentence("- Filters on metadata: by date and source in a WHERE clause", "filters on metadata") == (
+        "By date and source in a WHERE clause"
+    )
+    assert item_sentence("query rewriting - HyDE for short queries", "query rewriting") == "HyDE for short queries"
+    assert item_sentence("A cross-encoder reranker.", "a cross-encoder reranker") is None
+    assert item_sentence("", "caching") is None
+    said = "For the retrieval step, I choose to use a cross-encoder over the top 50. It reranks them by rel"
+    assert item_sentence(said, "a cross-encoder reranker", cut=True) == "Use a cross-encoder over the top 50."
+    assert item_sentence("Redis in front of the index for repeated", "caching", cut=True) == (
+        "Redis in front of the index for repeated…"
+    )
+    assert item_sentence("Redis in front of the index", "caching") == "Redis in front of the index"
+    # a list after a colon is kept, as one sentence; words of the section and request are no answer
+    assert item_sentence("The likely causes are:\n- lr spikes\n- fp16 overflow", "causes") == (
+        "The likely causes are: lr spikes; fp16 overflow"
+    )
+    assert item_sentence("To verify the fix, I will watch the norms stay bounded.", "watch gradient norms stay bounded",
+                         context="Verifying the fix") is None  # fmt: skip
 
 
 async def test_an_unguided_request_keeps_the_plain_protocol() -> None:

@@ -69,8 +69,10 @@ Rule = Literal[
     "answer_by_sections",
     "false_claim_removed",
     "write_requested",
+    "items_unanswered",
 ]
-"""The last six: see `body_orchestration_text` below, and planning.py for the senior's plan."""
+"""`body_orchestration_text` and `write_requested`: see below; `delegate_piece`, `answer_by_sections`,
+`false_claim_removed` and `items_unanswered`: planning.py, the senior's plan."""
 Move = Literal["call", "answer", "choose_again"]
 
 

@@ -28,7 +28,7 @@ from orchestrator.claims import false_claims
 from orchestrator.local.guides import Guide, Section, guide_for
 from orchestrator.local.policy import PolicyDecision
 from orchestrator.local.schema import ToolDef
-from orchestrator.local.steps import ANSWER, MARKERS, GenerationSettings, parse_text, request_of
+from orchestrator.local.steps import ANSWER, MARKERS, GenerationSettings, cut_at_max_tokens, parse_text, request_of
 from orchestrator.routing.text import content_terms
 from orchestrator.tools.permissions import EDIT_TOOLS
 
@@ -178,9 +178,7 @@ _SENTENCE_END = re.compile(r"[.!?)`\]]$")
 def _answer_point(complete: Callable[[dict[str, Any]], Mapping[str, Any]], request: dict[str, Any],
                   item: str, context: str) -> str | None:  # fmt: skip
     response = complete(request)
-    choice = (response.get("choices") or [{}])[0]
-    cut = isinstance(choice, Mapping) and choice.get("finish_reason") == "length"
-    return item_sentence(parse_text(response), item, cut=cut, context=context)
+    return item_sentence(parse_text(response), item, cut=cut_at_max_tokens(response), context=context)
 
 
 def item_sentence(text: str, item: str, *, cut: bool = False, context: str = "") -> str | None:

@@ -33,6 +33,7 @@ __all__ = [
     "body_request",
     "calls_of",
     "choice_request",
+    "cut_at_max_tokens",
     "parse_body",
     "parse_choice",
     "parse_text",
@@ -320,12 +321,17 @@ def parse_tool_args(response: Mapping[str, Any], tool: ToolDef) -> dict[str, Any
     return args
 
 
+def cut_at_max_tokens(response: Mapping[str, Any]) -> bool:
+    """Whether the reply stopped at max_tokens rather than where the model ended it."""
+    choice = (response.get("choices") or [{}])[0]
+    return isinstance(choice, Mapping) and choice.get("finish_reason") == "length"
+
+
 def parse_text(response: Mapping[str, Any]) -> str:
     """The free-text answer of step 2b; a reply that ran into a loop (stopped by `LoopGuard`, or cut at
     max_tokens) keeps one copy of the looping passage."""
     text = _content(response).strip()
-    choice = (response.get("choices") or [{}])[0]
-    cut = isinstance(choice, Mapping) and choice.get("finish_reason") == "length"
+    cut = cut_at_max_tokens(response)
     if response.get(LOOP_STOPPED) or cut:
         text = trim_loop(text)
     if cut and text.rfind("\n") >= len(text) // 3:

@@ -167,7 +167,7 @@ _MIN_NEW_TERMS = 2
 
 
 _OPENER = re.compile(
-    r"^(?:(?:for|in|as for|regarding|to) [^,.]{0,80}, )?(?:(?:i|we|you) (?:would |will |can |should )?"
+    r"^(?:(?:for|in|as for|regarding|to) [^,.]{0,80}, )?(?:(?:(?:i|we|you) (?:would |will |can |should )?)?"
     r"(?:choose|chose|pick|need) to )?",
     re.IGNORECASE,
 )

@@ -114,6 +114,7 @@ def test_a_points_sentence_loses_a_restated_label_and_a_restatement_is_no_answer
         "Redis in front of the index for repeated…"
     )
     assert item_sentence("Redis in front of the index", "caching") == "Redis in front of the index"
+    assert item_sentence("Choose to strip boilerplate first.", "cleaning") == "Strip boilerplate first."
     # a list after a colon is kept, as one sentence; words of the section and request are no answer
     assert item_sentence("The likely causes are:\n- lr spikes\n- fp16 overflow", "causes") == (
         "The likely causes are: lr spikes; fp16 overflow"

@@ -184,7 +184,8 @@ def _answer_point(complete: Callable[[dict[str, Any]], Mapping[str, Any]], reque
 def item_sentence(text: str, item: str, *, cut: bool = False, context: str = "") -> str | None:
     """The model's sentence for one point, without a restated label ("Top-k retrieval: use k=8" keeps
     "use k=8") or filler; `cut` (it ran into max_tokens): ending at its last full sentence, else marked "…".
-    None when it is empty or only repeats the point (its words, the `context`'s: the section and request)."""
+    None when it is empty or only repeats the point (its words, the `context`'s: the section and request),
+    unless it picks among the options the point lists ("ResNet-50" for "(ResNet-50, ConvNeXt or ViT)")."""
     lines = [_BULLET.sub("", line).strip() for line in text.strip().splitlines() if line.strip()]
     said = " ".join(lines[:1] + [f"{line.rstrip('.;')};" for line in lines[1:-1]] + lines[1:][-1:])
     if said.lower().startswith(item.lower()):
@@ -197,7 +198,33 @@ def item_sentence(text: str, item: str, *, cut: bool = False, context: str = "")
         end = max(said.rfind(". "), said.rfind("; "))
         said = said[: end + 1] if end >= len(said) // 3 else f"{said}…"
     new = set(content_terms(said)) - set(content_terms(f"{item} {context}"))
-    return said[:1].upper() + said[1:] if len(new) >= _MIN_NEW_TERMS else None
+    answered = len(new) >= _MIN_NEW_TERMS or _makes_a_choice(said, item)
+    return said[:1].upper() + said[1:] if answered else None
+
+
+_OPTIONS = re.compile(r"\(([^()]*)\)")
+_OPTION_SPLIT = re.compile(r",\s*(?:or\s+)?|\s+or\s+")
+
+
+def _options(item: str) -> list[str]:
+    """The options a point lists in parentheses: "(for images: ResNet-50, ConvNeXt or ViT)"."""
+    found = []
+    for group in _OPTIONS.findall(item):
+        body = group.rpartition(":")[2]
+        body = re.sub(r"^\s*(?:for example|e\.g\.|such as)\s+", "", body, flags=re.IGNORECASE)
+        found += [o.strip().lower() for o in _OPTION_SPLIT.split(body) if o.strip()]
+    return found if len(found) > 1 else []
+
+
+def _makes_a_choice(said: str, item: str) -> bool:
+    """Naming some but not all of the point's listed options is an answer: picking one is the point.
+    A verbatim echo of the list does not count."""
+    options = _options(item)
+    text = said.lower()
+    for group in _OPTIONS.findall(item):
+        text = text.replace(f"({group.lower()})", " ")
+    named = [o for o in options if o in text]
+    return 0 < len(named) < len(options)
 
 
 def _outcome_line(record: Mapping[str, Any]) -> str:

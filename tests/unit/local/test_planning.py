@@ -115,6 +115,11 @@ def test_a_points_sentence_loses_a_restated_label_and_a_restatement_is_no_answer
     )
     assert item_sentence("Redis in front of the index", "caching") == "Redis in front of the index"
     assert item_sentence("Choose to strip boilerplate first.", "cleaning") == "Strip boilerplate first."
+    # picking one of the point's listed options answers it; echoing the whole list does not
+    backbone = "a pretrained backbone (for images: ResNet-50, ConvNeXt or ViT)"
+    assert item_sentence("A pretrained ResNet-50 backbone.", backbone) == "A pretrained ResNet-50 backbone."
+    assert item_sentence("A pretrained backbone (for images: ResNet-50, ConvNeXt or ViT).", backbone) is None
+    assert item_sentence("ResNet-50, ConvNeXt or ViT.", backbone) is None
     # a list after a colon is kept, as one sentence; words of the section and request are no answer
     assert item_sentence("The likely causes are:\n- lr spikes\n- fp16 overflow", "causes") == (
         "The likely causes are: lr spikes; fp16 overflow"

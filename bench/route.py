@@ -3,6 +3,8 @@
     .venv/bin/python bench/route.py           # committed weights on the held-out test sets
     .venv/bin/python bench/route.py --json    # the same figures as one JSON object
     .venv/bin/python bench/route.py --dev     # tuning loop: fit on train, score on calib (never test)
+    .venv/bin/python bench/route.py --many    # also: held-out corpus agents (bench/route_many.py), by meaning
+                                              # and by words; needs `orchestrate models pull router`
 
 Latency is timed on one pinned core, `Router.route` per task (no model calls), after one warm-up pass.
 Cost assumes the prices and token counts printed with the figures.
@@ -34,6 +36,9 @@ from orchestrator.routing.data import (
 )
 from orchestrator.routing.train import fit_weights
 from orchestrator.routing.weights import Weights
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import route_many
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TASKS = ROOT / "tests" / "data" / "routing" / "test.jsonl"
@@ -109,16 +114,7 @@ def precision_recall(outcomes: Sequence[Outcome], agent: str) -> tuple[float, fl
 
 def latency_ms(router: Router, tasks: Sequence[str]) -> tuple[float, float]:
     """p50 and p99 of single `route` calls, in milliseconds."""
-    for task in tasks:
-        router.route(task)
-    samples = []
-    for _ in range(REPEATS):
-        for task in tasks:
-            start = time.perf_counter_ns()
-            router.route(task)
-            samples.append((time.perf_counter_ns() - start) / 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+    return route_many.latency(router, tasks, REPEATS)
 
 
 def cost_saving(outcomes: Sequence[Outcome]) -> dict[str, float]:
@@ -186,9 +182,9 @@ def _acc(outcomes: Sequence[Outcome], *, routed: bool) -> float:
     return sum((o.routed if routed else o.best) == o.label for o in outcomes) / len(outcomes)
 
 
-def build_time_ms(agents: Mapping[str, AgentSpec]) -> float:
+def build_time_ms(agents: Mapping[str, AgentSpec], semantic: bool) -> float:
     start = time.perf_counter()
-    build_router(agents)
+    build_router(agents, semantic=semantic)
     return (time.perf_counter() - start) * 1000
 
 
@@ -213,40 +209,48 @@ def data_sets(dev: bool) -> tuple[Weights | None, list[LabelledTask], AgentSuite
     return weights, [t for t in labelled if t.split == "calib"], load_agent_suite()
 
 
-def measure(dev: bool, threshold: float) -> dict[str, Any]:
+def measure(dev: bool, threshold: float, semantic: bool) -> dict[str, Any]:
     agents = bundled_agents()
-    first_build = build_time_ms(agents)
+    first_build = build_time_ms(agents, semantic)
     weights, tasks, suite = data_sets(dev)
-    pair_router = build_router(agents, threshold=threshold, weights=weights)
-    multi = build_router(with_suite(agents, suite), threshold=threshold, weights=weights)
+    pair_router = build_router(agents, threshold=threshold, weights=weights, semantic=semantic)
+    multi = build_router(with_suite(agents, suite), threshold=threshold, weights=weights, semantic=semantic)
     sections = {
         "pair": pair_report(pair_router, tasks),
         "with_added_agents": suite_report(multi, tasks, suite),
     }
     if not dev:
         sections["stress"] = pair_report(pair_router, load_labelled(STRESS_TASKS), timed=False)
-    timing = {"build_ms_first": first_build, "build_ms_warm": build_time_ms(agents)}
+    timing = {"build_ms_first": first_build, "build_ms_warm": build_time_ms(agents, semantic)}
     timing["max_size_task_ms"] = max_size_ms(pair_router)
     data = DEV_DATA if dev else "held-out test"
-    return {"data": data, "threshold": threshold, **timing, **sections, "assumptions": ASSUMPTIONS}
+    scoring = "by meaning" if semantic else "by words"
+    return {"data": data, "scoring": scoring, "threshold": threshold, **timing, **sections, "assumptions": ASSUMPTIONS}
 
 
 def print_table(result: Mapping[str, Any]) -> None:
-    print(f"router bench: {result['data']}; threshold {result['threshold']}")
+    print(f"router bench: {result['data']}; scoring {result['scoring']}; threshold {result['threshold']}")
     first, warm = result["build_ms_first"], result["build_ms_warm"]
     print(f"  build_router: {first:.1f} ms first (loads weights), {warm:.2f} ms after")
     print(f"  route() of a task at the {MAX_TASK_CHARS:,}-character cap: {result['max_size_task_ms']:.2f} ms")
-    for section in ("pair", "with_added_agents", "stress"):
-        if section not in result:
-            continue
-        print(f"[{section}]")
-        for key, value in result[section].items():
-            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-            print(f"  {key:<40} {shown}")
+    for section in ("pair", "with_added_agents", "stress", "many_agents_by_meaning", "many_agents_by_words"):
+        if section in result:
+            print(f"[{section}]")
+            _print_rows(result[section], "  ")
     a = result["assumptions"]
     print(f"assumptions: USD per Mtok in/out {a['prices_usd_per_mtok']};")
     print(f"  {a['task_tokens']} tokens in/out per task, {a['tiebreak_tokens']} per Haiku tie-break call;")
     print("  a senior task routed to the junior is charged twice (junior attempt + senior redo).")
+
+
+def _print_rows(rows: Mapping[str, Any], indent: str) -> None:
+    for key, value in rows.items():
+        if isinstance(value, Mapping):
+            print(f"{indent}{key}:")
+            _print_rows(value, indent + "  ")
+        else:
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            print(f"{indent}{key:<40} {shown}")
 
 
 def _pin_one_core() -> None:
@@ -259,9 +263,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--dev", action="store_true", help="fit on train, score on calib (for tuning)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--words", action="store_true", help="score the pair sections by words (no routing model)")
+    parser.add_argument("--many", action="store_true", help="add the held-out many-agent sections")
+    parser.add_argument("--tiebreak", action="store_true", help="with --many: the local tie-break on unsure tasks")
     args = parser.parse_args(argv)
     _pin_one_core()
-    result = measure(args.dev, args.threshold)
+    result = measure(args.dev, args.threshold, semantic=not args.words)
+    if args.many:
+        bundled = bundled_agents()
+        result["many_agents_by_meaning"] = route_many.measure(bundled, semantic=True, with_tiebreak=args.tiebreak)
+        result["many_agents_by_words"] = route_many.measure(bundled, semantic=False)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

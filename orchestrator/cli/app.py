@@ -111,6 +111,8 @@ def _print_route(task: str, decision: RouteDecision, as_json: bool) -> None:
             "agent": decision.agent,
             "confidence": round(decision.confidence, 4),
             "method": decision.method,
+            "reason": decision.reason,
+            "candidates": [{"agent": name, "probability": p} for name, p in decision.candidates],
         }
         sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:

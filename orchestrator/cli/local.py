@@ -28,6 +28,8 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.local import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
 from orchestrator.local.build import LLAMA_CPP_VERSION, BuildFeatures, build_flags, ensure_engine, installed_features
 from orchestrator.local.probe import ProbeVerdict, cached_verdict
+from orchestrator.routing.sentence_model import NAME as SENTENCE_MODEL
+from orchestrator.routing.sentence_model import pull_sentence_model, sentence_model_ready
 
 __all__ = ["models_app"]
 
@@ -78,11 +80,14 @@ class RichProgress:
         self._task = None
 
 
+ROUTER = "router"
+
+
 def _specs(roles: list[str] | None) -> list[ModelSpec]:
-    unknown = [r for r in roles or [] if r not in MODELS]
+    unknown = [r for r in roles or [] if r not in MODELS and r != ROUTER]
     if unknown:
-        raise typer.BadParameter(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
-    return [MODELS[r] for r in roles] if roles else list(MODELS.values())
+        raise typer.BadParameter(f"unknown model {unknown[0]!r}; choose from {', '.join([*MODELS, ROUTER])}")
+    return [MODELS[r] for r in roles if r in MODELS] if roles else list(MODELS.values())
 
 
 def _fail(console: Console, exc: OrchestrateError) -> typer.Exit:
@@ -97,9 +102,12 @@ def _already_verified(spec: ModelSpec, progress: RichProgress) -> bool:
 
 @models_app.command("pull")
 def pull_command(
-    roles: Annotated[list[str] | None, typer.Argument(help="Which models: senior, junior (default: both).")] = None,
+    roles: Annotated[
+        list[str] | None, typer.Argument(help="Which models: senior, junior, router (default: all three).")
+    ] = None,
 ) -> None:
-    """Download, assemble and verify the local models (skips those already verified)."""
+    """Download, assemble and verify the local models (skips those already verified): the two chat models
+    and the router's sentence encoder."""
     err = console(stderr=True)
     for spec in _specs(roles):
         try:
@@ -111,6 +119,16 @@ def pull_command(
         note = "already installed, verified" if done else "installed, verified"
         err.print(f"{spec.key}: {spec.description}: {note}")
         typer.echo(f"{spec.key}\t{path}")
+    if not roles or ROUTER in roles:
+        done = sentence_model_ready()
+        try:
+            path = pull_sentence_model()
+        except OrchestrateError as exc:
+            raise _fail(err, exc) from exc
+        err.print(
+            f"{ROUTER}: {SENTENCE_MODEL} sentence encoder: {'already installed' if done else 'installed'}, verified"
+        )
+        typer.echo(f"{ROUTER}\t{path}")
 
 
 @models_app.command("engine")

@@ -2,8 +2,10 @@
 which live in graphs/routers.py).
 
 `router` decides (`build_router`, `Router`, `RouteDecision`); `tasks` checks task text and reads task
-files; `score`, `text`, `describe` and `weights` compute the probabilities; `tiebreak` asks a cheap model
-when the router is unsure; `train` and `data` fit and load the committed weights.
+files; `score`, `text`, `describe` and `weights` compute the probabilities by words; `semantic` by meaning,
+over `profiles` (what an agent is matched on) and `encoder` (all-MiniLM-L6-v2 in numpy; the files from
+`sentence_model`); `tiebreak` asks a cheap model when the router is unsure; `train`, `train_semantic` and
+`data` fit and load the committed weights.
 """
 
 from orchestrator.routing.router import (

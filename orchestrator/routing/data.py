@@ -38,6 +38,7 @@ JUNIOR = "ml-engineer"
 LABELLED_FILE = "routing_labelled.jsonl"
 AGENTS_DEV_FILE = "routing_agents_dev.json"
 WEIGHTS_FILE = "routing_weights.json"
+SEMANTIC_FILE = "routing_semantic.json"
 
 
 @dataclass(frozen=True)

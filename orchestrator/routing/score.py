@@ -37,6 +37,10 @@ class Scores:
     method: Literal["classifier", "description"]
     cues: tuple[str, ...]
     """Up to three of the task's own words or phrases that pointed to `best`."""
+    none: float = 0.0
+    """Probability that no loaded agent fits (scoring by meaning only; `probs` then sums to 1 - none)."""
+    matched: str = ""
+    """The passage of `best`'s file that the task matched best (scoring by meaning, a user agent won)."""
 
 
 class Scorer:

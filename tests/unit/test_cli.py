@@ -68,7 +68,8 @@ def test_route_file_json_lines_and_bad_lines(cli: CliRunner, tmp_path: Path) -> 
     assert done.exit_code == 0, done.output
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [row["agent"] for row in rows] == ["senior-ml-engineer", "ml-engineer"]
-    assert set(rows[0]) == {"task", "agent", "confidence", "method"}
+    assert set(rows[0]) == {"task", "agent", "confidence", "method", "reason", "candidates"}
+    assert rows[0]["candidates"][0]["agent"] == "senior-ml-engineer" and len(rows[0]["candidates"]) == 2
     tasks.write_bytes(b"fine task\ncaf\xe9 task\n")
     bad = cli.invoke(app, ["route", "--file", str(tasks)])
     assert bad.exit_code == 2 and f"{tasks}:2: not valid UTF-8" in bad.stderr

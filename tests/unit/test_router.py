@@ -124,10 +124,12 @@ def test_committed_weights_are_what_the_training_script_produces() -> None:
 
 
 # --- user-added agents: routing by description ------------------------------------------------------
+# By words (semantic=False), whether or not the routing model is installed here; routing by meaning is
+# tested with the real model in tests/integration/test_semantic_router.py.
 
 
 def test_a_user_added_agent_wins_the_tasks_its_description_matches(agents: dict[str, AgentSpec]) -> None:
-    router = build_router({**agents, LABELLING.name: LABELLING})
+    router = build_router({**agents, LABELLING.name: LABELLING}, semantic=False)
     decision = router.route("Write labeling guidelines for the toxicity annotation project in Label Studio.")
     assert decision.agent == LABELLING.name and decision.method == "description"
     assert "annotation" in decision.reason or "labeling" in decision.reason
@@ -138,7 +140,7 @@ def test_a_user_added_agent_wins_the_tasks_its_description_matches(agents: dict[
 def test_held_out_agent_suite_routes_by_description(agents: dict[str, AgentSpec]) -> None:
     suite = load_agent_suite(DATA / "agents_test.json")
     added = {a.name: AgentSpec(name=a.name, description=a.description, prompt="") for a in suite.agents}
-    router = build_router({**agents, **added})
+    router = build_router({**agents, **added}, semantic=False)
     assert accuracy(router, list(suite.tasks), routed=False) >= 0.75
     ml = load_labelled(DATA / "test.jsonl")
     taken = sum(router.scores(t.task).best in added for t in ml) / len(ml)
@@ -147,7 +149,7 @@ def test_held_out_agent_suite_routes_by_description(agents: dict[str, AgentSpec]
 
 def test_without_the_bundled_pair_descriptions_alone_decide() -> None:
     writer = AgentSpec(name="technical-writer", description="Writes user guides, READMEs and release notes.", prompt="")
-    router = build_router({LABELLING.name: LABELLING, writer.name: writer}, default_agent=writer.name)
+    router = build_router({LABELLING.name: LABELLING, writer.name: writer}, default_agent=writer.name, semantic=False)
     assert router.route("Set up a CVAT project and write the annotation guidelines.").agent == LABELLING.name
     assert router.route("Edit the release notes and the user guide for clarity.").agent == writer.name
 

@@ -1,0 +1,86 @@
+"""Draw the many-agent routing split from the agent corpus (tests/data/agent-corpus), once, reproducibly.
+
+    python scripts/draw_routing_agents.py   # writes tests/data/routing/corpus_split.json
+
+Agents are keyed by frontmatter `name` (both collections' copies of a name fall on the same side). The
+held-out side is the issue's mix (18 distinct voltagent agents beside our two) plus a random draw; the
+training side is a random draw from the rest, one agent per role across both sides (see `role`).
+No held-out name is ever used to train or tune.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests/data/agent-corpus"
+OUT = ROOT / "tests/data/routing/corpus_split.json"
+SEED = 19
+N_TRAIN = 80
+N_HELDOUT = 50
+OURS = {"senior-ml-engineer", "ml-engineer"}
+MIX = [
+    "data-engineer", "mlops-engineer", "database-optimizer", "kubernetes-specialist", "security-auditor",
+    "api-designer", "frontend-developer", "mobile-developer", "technical-writer", "ui-designer",
+    "product-manager", "legal-advisor", "seo-specialist", "game-developer", "payment-integration",
+    "network-engineer", "qa-expert", "terraform-engineer",
+]  # fmt: skip
+_TITLE = re.compile(r"-(pro|expert|developer|specialist|engineer|administrator|admin)$")
+_NAME = re.compile(r"^name:\s*[\"']?([^\"'\n]+)", re.M)
+
+
+def corpus_files() -> dict[str, list[str]]:
+    files: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(CORPUS.rglob("*.md")):
+        match = _NAME.search(path.read_text(encoding="utf-8"))
+        if path.name != "README.md" and match:
+            files[match.group(1).strip()].append(path.relative_to(ROOT).as_posix())
+    return files
+
+
+def main() -> None:
+    files = corpus_files()
+    names = sorted(set(files) - OURS)
+    rng = random.Random(SEED)
+    rest = [n for n in names if n not in MIX]
+    rng.shuffle(rest)
+    roles = {role(n, files) for n in MIX}
+    heldout, train = list(MIX), []
+    for name in rest:
+        side = heldout if len(heldout) < N_HELDOUT else train
+        if len(train) == N_TRAIN:
+            break
+        if role(name, files) not in roles:
+            roles.add(role(name, files))
+            side.append(name)
+    split = {
+        "seed": SEED,
+        "mix": MIX,
+        "heldout": {n: voltagent_first(files[n]) for n in MIX + sorted(heldout[len(MIX) :])},
+        "train": {n: voltagent_first(files[n]) for n in sorted(train)},
+    }
+    OUT.write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
+    print(f"{OUT.relative_to(ROOT)}: {len(train)} training agents, {len(heldout)} held-out ({len(MIX)} in the mix)")
+
+
+def role(name: str, files: dict[str, list[str]]) -> str:
+    """wshobson prefixes its plugin: `backend-development-security-auditor` and `codebase-cleanup-code-reviewer`
+    are a security-auditor and a code-reviewer. One agent per role in the whole split, so no held-out role
+    trains the router and no two loaded agents are the same job."""
+    titled = {_TITLE.sub("", n) for n in files}  # fastapi-pro and fastapi-developer, database-admin(istrator)
+    parts = _TITLE.sub("", name).split("-")
+    suffixes = ("-".join(parts[i:]) for i in range(len(parts) - 1, 0, -1))
+    return next((suffix for suffix in suffixes if suffix in titled), "-".join(parts))
+
+
+def voltagent_first(paths: list[str]) -> str:
+    """One file per name: the voltagent copy where there are two (the mix is drawn from voltagent)."""
+    return sorted(paths, key=lambda p: "voltagent" not in p)[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from typing import Any
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.routing import Router, build_router
 from orchestrator.routing.data import JUNIOR, SENIOR
+from orchestrator.routing.encoder import default_encoder
 from orchestrator.routing.router import _shipped_semantic_weights
 from orchestrator.routing.train_semantic import corpus_agents
 
@@ -62,12 +63,15 @@ def scenario(router: Router, tasks: Sequence[dict[str, str]]) -> dict[str, Any]:
 
 
 def latency(router: Router, texts: Sequence[str], repeats: int = REPEATS) -> tuple[float, float]:
-    """p50 and p99 of single `route` calls, in milliseconds, after one warm-up pass."""
+    """p50 and p99 of single `route` calls, in milliseconds, after one warm-up pass; by meaning, each call
+    encodes its task (the encoder's memo of recent tasks is emptied first)."""
+    forget = default_encoder().encode_one.cache_clear if router.by_meaning else (lambda: None)
     for text in texts:
         router.route(text)
     samples = []
     for _ in range(repeats):
         for text in texts:
+            forget()
             start = time.perf_counter_ns()
             router.route(text)
             samples.append((time.perf_counter_ns() - start) / 1e6)

@@ -83,7 +83,7 @@ class Candidates:
 
 
 def candidates(
-    vec: Matrix, words: dict[str, float], profiles: Mapping[str, AgentProfile], index: TermIndex,
+    vec: Matrix, words: dict[str, float], profiles: Mapping[str, AgentProfile],
     documents: Mapping[str, dict[str, float]], pair: tuple[str, ...], examples: Matrix,
 ) -> Candidates:  # fmt: skip
     """The features of every candidate for one task vector (`vec`, unit) and its TF-IDF vector (`words`)."""
@@ -154,7 +154,7 @@ class SemanticScorer:
     def score(self, task: str) -> Scores:
         task = task[:ROUTED_CHARS]
         vec = self._encoder.encode_one(task)
-        c = candidates(vec, self._index.vector(task), self._profiles, self._index, self._documents, self._pair,
+        c = candidates(vec, self._index.vector(task), self._profiles, self._documents, self._pair,
                        self._examples)  # fmt: skip
         probs, none = softmax_with_none(c, self._w)
         out: dict[str, float] = {}

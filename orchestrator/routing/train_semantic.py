@@ -101,7 +101,7 @@ class Featurizer:
     def candidates(self, vec: Matrix, text: str, loaded: Sequence[str], examples: Matrix) -> Candidates:
         profiles = {n: self.profiles[n] for n in loaded}
         pair = tuple(n for n in PAIR if n in profiles)
-        return candidates(vec, self.index.vector(text), profiles, self.index, self.documents, pair, examples)
+        return candidates(vec, self.index.vector(text), profiles, self.documents, pair, examples)
 
 
 def episodes(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer, pool: Sequence[str],

@@ -95,7 +95,7 @@ async def test_after_the_delegation_each_point_is_answered_in_its_own_step_and_t
     assert "- **Document sources and parsing**: Use tool00 with batch size 64." in text
     assert "I created" not in text and "was approved" not in text and "**Cleaning**" not in text
     assert "- **Batch embedding**: (not answered)" in text
-    assert "- **Top-k retrieval**: K=8 from pgvector, then rerank the 50 best." in text
+    assert "- **Top-k retrieval (how many passages: 5, 10 or 20)**: K=8 from pgvector, then rerank the 50 best." in text
     assert text.endswith("- ml-engineer: chunker: NOT approved after 3 review rounds; `rag/chunking.py`.")
     rules = [d["rule"] for d in reply.response_metadata[POLICY_KEY]]
     assert rules == ["answer_by_sections", "false_claim_removed", "false_claim_removed", "items_unanswered"]

@@ -35,11 +35,17 @@ def _schema(deps: Deps, name: str) -> dict[str, Any]:
 
 
 def offered_tools(deps: Deps, spec: AgentSpec, depth: int) -> list[dict[str, Any]]:
-    """Tool schemas this agent may see: its allowlist, and Task only while it may still delegate."""
+    """Tool schemas this agent may see: its allowlist less what cannot work here (WebSearch has a backend
+    only on Anthropic, which runs it server-side), and Task, listing the other agents, only while it may
+    still delegate."""
     names = deps.tools.keys() if spec.tools is None else [n for n in spec.tools if n in deps.tools]
+    if deps.provider.name != "anthropic":
+        names = [n for n in names if n != "WebSearch"]
     schemas = [_schema(deps, name) for name in names]
     if spec.can_delegate and depth < deps.settings.max_depth:
-        schemas.append(task_tool_schema(deps.agents.values()))
+        others = [agent for agent in deps.agents.values() if agent.name != spec.name]
+        if others:  # its own description is its system prompt; handing itself its task is no delegation
+            schemas.append(task_tool_schema(others))
     return schemas
 
 

@@ -54,10 +54,9 @@ def task_tool_schema(candidates: Iterable[AgentSpec]) -> dict[str, Any]:
     return {
         "name": TASK_TOOL,
         "description": (
-            "Delegate a well-scoped piece of work (a module, a script, a config) to a subagent, who does it "
-            "with its own tools. It starts with a fresh context holding only your prompt, and its result is "
-            "reviewed by you before it returns here. Put independent subtasks in the same turn: they run in "
-            "parallel.\n"
+            "Delegates one well-scoped piece (a module, a script, a config) to a subagent, which works with "
+            "its own tools in a fresh context holding only your prompt; you review its result before it "
+            "returns here. Independent subtasks in one turn run in parallel.\n"
             f"Available subagents:\n{roster}"
         ),
         "input_schema": {

@@ -9,6 +9,8 @@ error also goes back to the model as text that names the argument.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +20,15 @@ from pydantic import BaseModel
 
 from orchestrator.errors import ToolError
 
-__all__ = ["Resolver", "ToolContext", "ToolError", "ToolSpec", "in_thread"]
+__all__ = ["PATH_RULE", "Resolver", "ToolContext", "ToolError", "ToolSpec", "compact_schema", "in_thread"]
 
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """Host name -> IP address strings. Injectable so tests can point a public-looking name at 127.0.0.1."""
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+PATH_RULE = "Relative to the workspace root, or absolute inside it."
+"""The file_path rule of every file tool, in the words the model reads."""
 
 
 @dataclass
@@ -75,8 +80,48 @@ class ToolSpec(Generic[ArgsT]):
 
     def schema(self) -> dict[str, Any]:
         """The tool in Anthropic's format, which every langchain-core chat model's bind_tools accepts."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "input_schema": self.args.model_json_schema(),
-        }
+        return {"name": self.name, "description": self.description, "input_schema": _input_schema(self.args)}
+
+
+@functools.cache
+def _frozen_input_schema(args: type[BaseModel]) -> str:
+    return json.dumps(compact_schema(args.model_json_schema()))
+
+
+def _input_schema(args: type[BaseModel]) -> dict[str, Any]:
+    """Made once per argument model (pydantic takes ~1.5 ms per schema, and every turn offers them all);
+    each caller gets its own copy to change."""
+    schema: dict[str, Any] = json.loads(_frozen_input_schema(args))
+    return schema
+
+
+_UNREAD = frozenset({"title", "additionalProperties"})
+"""Schema keys that change nothing the model does: titles repeat the names, and an unknown argument
+comes back to the model as a validation error that names it."""
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema without what the model does not need: titles, `additionalProperties`, the
+    model's docstring, and the `null` branch and `default: null` of optional arguments (leaving one out
+    is how a model says "none"; validation still accepts null). Every rule that constrains a value stays."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk_properties(v) if k == "properties" else walk(v) for k, v in node.items()
+               if k not in _UNREAD and not (k == "default" and v is None)}  # fmt: skip
+        branches = out.get("anyOf")
+        if isinstance(branches, list) and {"type": "null"} in branches and len(branches) == 2:
+            (kept,) = [b for b in branches if b != {"type": "null"}]
+            del out["anyOf"]
+            out = {**kept, **out}
+        return out
+
+    def walk_properties(properties: Any) -> Any:  # argument names are data, never schema keywords
+        return {name: walk(node) for name, node in properties.items()} if isinstance(properties, dict) else properties
+
+    compact: dict[str, Any] = walk(schema)
+    compact.pop("description", None)
+    return compact

@@ -44,21 +44,9 @@ _DRAIN_GRACE_S = 5.0
 """After the process group is killed, how long to wait for a pipe held open by an escaped daemon."""
 
 DESCRIPTION = f"""\
-Executes a bash command in the workspace with a timeout, and returns its combined stdout and stderr
-followed by the exit code.
-
-Usage:
-- The command runs in the workspace root. Each call is a fresh shell: cd and exported variables do not
-  carry over to the next call, so chain with && when needed (e.g. `cd sub && make`).
-- timeout is in milliseconds: default {DEFAULT_TIMEOUT_MS} ({DEFAULT_TIMEOUT_MS // 60_000} minutes), max
-  {MAX_TIMEOUT_MS} ({MAX_TIMEOUT_MS // 60_000} minutes). On timeout the command and everything it started
-  are killed.
-- Output over {MAX_OUTPUT_CHARS} characters is cut (the start and end are kept); redirect big output to a
-  file and Grep or Read it instead.
-- Quote paths that contain spaces. Give a short description of what the command does.
-- Do not use Bash for find, grep, cat, head, tail, sed or echo-to-file: use Glob, Grep, Read, Edit and
-  Write, which are faster and safer. Use Bash for builds, tests, git and running programs.
-- Secrets (API keys, tokens, passwords) are not in the environment; do not try to find them.
+Runs a bash command in the workspace root, sandboxed (no network unless allowed), returning stdout, \
+stderr and the exit code. A fresh shell each call: chain with &&. Output over {MAX_OUTPUT_CHARS} characters \
+keeps its start and end. For files use Read, Write, Edit, Glob and Grep. No secrets in the environment.
 """
 
 
@@ -67,17 +55,16 @@ class BashArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    command: str = Field(description="The command to execute.")
+    command: str = Field(description="The command.")
     timeout: int | None = Field(
         default=None,
         ge=1,
         le=MAX_TIMEOUT_MS,
-        description=f"Optional timeout in milliseconds (max {MAX_TIMEOUT_MS}); default {DEFAULT_TIMEOUT_MS}.",
+        description=f"Milliseconds (default {DEFAULT_TIMEOUT_MS}); then the command and its children are killed.",
     )
     description: str | None = Field(
         default=None,
-        description="Clear, concise description of what this command does in 5-10 words, in active voice. "
-        'Examples: "List files in current directory", "Run the unit tests", "Install package dependencies".',
+        description="What it does, in 5-10 words.",
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
+from orchestrator.tools.base import PATH_RULE, ToolContext, ToolSpec, in_thread
 from orchestrator.tools.read import number_lines
 from orchestrator.tools.sandbox import read_beneath, resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
@@ -22,18 +22,9 @@ __all__ = ["EDIT", "EditArgs", "run_edit"]
 _SNIPPET_CONTEXT = 4
 
 DESCRIPTION = """\
-Performs exact string replacements in files.
-
-Usage:
-- You must use the Read tool at least once in the conversation before editing a file; this tool fails
-  if you did not.
-- When copying text from Read output, keep the exact indentation (tabs/spaces) as it appears AFTER the
-  line-number prefix (spaces, line number, tab). Never include any part of that prefix in old_string or
-  new_string.
-- The edit FAILS if old_string is not unique in the file. Either give a larger string with more
-  surrounding context to make it unique, or set replace_all to change every instance.
-- Use replace_all for renaming a variable or string across the file.
-- To create a new file, prefer Write (an empty old_string on a missing file also creates it).
+Replaces old_string with new_string in a file you have Read (unchanged since). old_string matches \
+exactly, without Read's line-number prefix, and once unless replace_all: add surrounding lines to make \
+it unique. An empty old_string on a missing file creates it.
 """
 
 
@@ -42,10 +33,10 @@ class EditArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file_path: str = Field(description="The path of the file to modify (relative to the workspace root, or absolute).")
-    old_string: str = Field(description="The text to replace (must match the file exactly).")
-    new_string: str = Field(description="The text to replace it with (must be different from old_string).")
-    replace_all: bool = Field(default=False, description="Replace all occurrences of old_string (default false).")
+    file_path: str = Field(description=PATH_RULE)
+    old_string: str = Field(description="Exact text to replace.")
+    new_string: str = Field(description="Its replacement (different).")
+    replace_all: bool = Field(default=False, description="Replace every occurrence.")
 
 
 def _load(workspace: Path, path: Path, rel: str) -> str:

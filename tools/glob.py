@@ -24,14 +24,8 @@ SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", ".jj"})
 """Version-control internals: never what the model is looking for, often huge."""
 
 DESCRIPTION = f"""\
-Fast file pattern matching, for any workspace size.
-
-- Supports glob patterns like "**/*.py" or "src/**/*.{{ts,tsx}}": * and ? stay within one directory
-  level, ** matches any number of directories, {{a,b}} is an alternation.
-- The pattern is relative to path (default: the workspace root); "*.py" matches only at that level.
-- Returns matching file paths relative to the workspace root, most recently modified first, at most
-  {MAX_RESULTS}.
-- Use this tool when you need to find files by name. To search file contents, use Grep.
+Finds files by name: glob patterns like "**/*.py" or "src/*.{{ts,tsx}}" (* stays in one directory, ** \
+spans any). Returns up to {MAX_RESULTS} paths, newest first. To search contents, use Grep.
 """
 
 
@@ -40,12 +34,10 @@ class GlobArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pattern: str = Field(description="The glob pattern to match files against.")
+    pattern: str = Field(description="Glob pattern, relative to path.")
     path: str | None = Field(
         default=None,
-        description="The directory to search in. If not specified, the workspace root is used. "
-        'IMPORTANT: omit this field to use the default; do not pass "undefined" or "null". '
-        "Must be a directory inside the workspace.",
+        description="Directory to search; omit for the workspace root.",
     )
 
 

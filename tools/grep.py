@@ -36,21 +36,9 @@ MAX_OUTPUT_CHARS = 30_000
 MAX_LINE_CHARS = 500
 """Matched lines longer than this (minified files) are cut in content mode."""
 
-DESCRIPTION = """\
-A powerful search tool built on ripgrep.
-
-Usage:
-- ALWAYS use Grep for search tasks. NEVER invoke grep or rg through Bash.
-- Supports full regex syntax (e.g. "log.*Error", "function\\s+\\w+").
-- Filter files with glob (e.g. "*.js", "**/*.tsx") or type (e.g. "py", "js", "rust").
-- Output modes: "content" shows matching lines, "files_with_matches" shows only file paths (default),
-  "count" shows match counts per file.
-- Pattern syntax is ripgrep's: literal braces need escaping (use `interface\\{\\}` to find
-  `interface{}` in Go code).
-- Multiline: by default patterns match within single lines only. For patterns that span lines, like
-  `struct \\{[\\s\\S]*?field`, set multiline to true.
-- Files ignored by .gitignore are skipped; hidden files are searched. Paths are relative to the
-  workspace root.
+DESCRIPTION = f"""\
+Searches file contents with a ripgrep regex (escape literal braces: `interface\\{{\\}}`), skipping \
+.gitignored files. Use it, not grep or rg in Bash. Output is cut at {MAX_OUTPUT_CHARS} characters.
 """
 
 
@@ -59,63 +47,37 @@ class GrepArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    pattern: str = Field(description="The regular expression pattern to search for in file contents.")
+    pattern: str = Field(description="Regex.")
     path: str | None = Field(
         default=None,
-        description="File or directory to search in (rg PATH). Defaults to the workspace root.",
+        description="File or directory (default: the workspace root).",
     )
     glob: str | None = Field(
         default=None,
-        description='Glob pattern to filter files (e.g. "*.js", "*.{ts,tsx}") - maps to rg --glob.',
+        description='Only files matching this glob ("*.py").',
     )
     type: str | None = Field(
         default=None,
-        description="File type to search (rg --type). Common types: py, js, ts, rust, go, java, md, json. "
-        "More efficient than glob for standard file types.",
+        description='Only files of this rg type ("py").',
     )
     output_mode: OutputMode = Field(
         default="files_with_matches",
-        description='Output mode: "content" shows matching lines (supports -A/-B/-C context, -n line '
-        'numbers, head_limit), "files_with_matches" shows file paths (supports head_limit), "count" '
-        'shows match counts (supports head_limit). Defaults to "files_with_matches".',
+        description='"content" (lines; -A/-B/-C/-n apply), "files_with_matches" (paths) or "count".',
     )
-    case_insensitive: bool = Field(default=False, alias="-i", description="Case insensitive search (rg -i).")
-    line_numbers: bool = Field(
-        default=True,
-        alias="-n",
-        description='Show line numbers in output (rg -n). Requires output_mode: "content", ignored '
-        "otherwise. Defaults to true.",
-    )
-    after: int | None = Field(
-        default=None,
-        ge=0,
-        alias="-A",
-        description='Number of lines to show after each match (rg -A). Requires output_mode: "content".',
-    )
-    before: int | None = Field(
-        default=None,
-        ge=0,
-        alias="-B",
-        description='Number of lines to show before each match (rg -B). Requires output_mode: "content".',
-    )
-    context: int | None = Field(
-        default=None,
-        ge=0,
-        alias="-C",
-        description="Number of lines to show before and after each match (rg -C); -A and -B override it. "
-        'Requires output_mode: "content".',
-    )
+    # ripgrep's own flags: the name is the rule, and output_mode says where they apply
+    case_insensitive: bool = Field(default=False, alias="-i", description="Ignore case.")
+    line_numbers: bool = Field(default=True, alias="-n")
+    after: int | None = Field(default=None, ge=0, alias="-A")
+    before: int | None = Field(default=None, ge=0, alias="-B")
+    context: int | None = Field(default=None, ge=0, alias="-C")
     multiline: bool = Field(
         default=False,
-        description="Enable multiline mode where . matches newlines and patterns can span lines "
-        "(rg -U --multiline-dotall). Default: false.",
+        description="Patterns span lines.",
     )
     head_limit: int | None = Field(
         default=None,
         ge=1,
-        description='Limit output to the first N lines/entries, like "| head -N". Works in every output '
-        "mode: content (lines), files_with_matches (file paths), count (entries). Default: no limit "
-        f"(output is still cut at {MAX_OUTPUT_CHARS} characters).",
+        description="First N results only.",
     )
 
 

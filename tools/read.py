@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
+from orchestrator.tools.base import PATH_RULE, ToolContext, ToolSpec, in_thread
 from orchestrator.tools.sandbox import open_beneath, resolve_in_workspace, workspace_relative
 from orchestrator.tools.tracking import record_read
 
@@ -38,18 +38,9 @@ MAX_FILE_BYTES = 256 * 1024
 _SNIFF_BYTES = 8192
 
 DESCRIPTION = f"""\
-Reads a file from the workspace.
-
-Usage:
-- file_path may be relative to the workspace root or absolute; it must be inside the workspace.
-- By default it reads up to {DEFAULT_LIMIT} lines from the start of the file.
-- You can pass offset (1-based line number) and limit to read part of a file; do so for large files.
-- Lines longer than {MAX_LINE_CHARS} characters are cut.
-- Results use cat -n format: the line number, a tab, then the line. Never copy the line-number prefix into
-  Edit's old_string.
-- Files over {MAX_FILE_BYTES // 1024} KB must be read in parts with offset and limit (or searched with Grep).
-- Binary files (images, archives, model weights) cannot be read.
-- Read a file before you Edit or overwrite it. Reading several files in one turn is fine and faster.
+Reads a text file as `cat -n` (line number, tab, line): up to {DEFAULT_LIMIT} lines, each cut at \
+{MAX_LINE_CHARS} characters; over {MAX_FILE_BYTES // 1024} KB pass offset and limit, or Grep. Read a file before \
+you Edit or overwrite it. Fails on a missing file, a directory or binary data.
 """
 
 
@@ -58,17 +49,16 @@ class ReadArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file_path: str = Field(description="The path of the file to read (relative to the workspace root, or absolute).")
+    file_path: str = Field(description=PATH_RULE)
     offset: int | None = Field(
         default=None,
         ge=0,
-        description="The line number to start reading from (1-based). Only provide if the file is too large "
-        "to read at once.",
+        description="First line to read, 1-based.",
     )
     limit: int | None = Field(
         default=None,
         ge=1,
-        description="The number of lines to read. Only provide if the file is too large to read at once.",
+        description="How many lines to read.",
     )
 
 

@@ -45,16 +45,8 @@ _USER_AGENT = "orchestrate-webfetch/0.1"
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-ndjson")
 
 DESCRIPTION = """\
-Fetches content from a URL and processes it with a prompt.
-
-- Takes a URL and a prompt as input; fetches the URL, converts HTML to Markdown, and answers the prompt
-  about the content with a small, fast model (or returns the Markdown when no such model is configured).
-- Use this tool when you need to retrieve and analyze web content.
-- The URL must be a fully-formed http:// or https:// URL of a public host; local, private and cloud
-  metadata addresses are refused, also when reached through a redirect.
-- The prompt should describe what information you want to extract from the page.
-- This tool is read-only and does not modify any files. Results may be summarized if the content is
-  very large.
+Fetches a public http(s) URL (HTML as Markdown) and answers the prompt about it; private and local \
+addresses are refused, also through redirects. Read-only.
 """
 
 
@@ -63,8 +55,8 @@ class WebFetchArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="The URL to fetch content from.")
-    prompt: str = Field(description="The prompt to run on the fetched content.")
+    url: str = Field(description="http:// or https:// URL.")
+    prompt: str = Field(description="What to find out from the page.")
 
 
 @dataclass(frozen=True)

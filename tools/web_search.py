@@ -20,12 +20,7 @@ SERVER_TOOL_TYPE = "web_search_20250305"
 """Anthropic's server-side web search tool version."""
 
 DESCRIPTION = """\
-Searches the web and uses the results to inform responses. Provides up-to-date information for current
-events and recent data, beyond the model's knowledge cutoff.
-
-- Returns search result information formatted as search result blocks; cite the sources you use.
-- Domain filtering is supported to include or block specific websites.
-- Use the current year in queries about recent information.
+Searches the web for current information; cite the sources you use.
 """
 
 
@@ -34,13 +29,9 @@ class WebSearchArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=2, description="The search query to use.")
-    allowed_domains: list[str] | None = Field(
-        default=None, description="Only include search results from these domains."
-    )
-    blocked_domains: list[str] | None = Field(
-        default=None, description="Never include search results from these domains."
-    )
+    query: str = Field(min_length=2, description="The query.")
+    allowed_domains: list[str] | None = Field(default=None, description="Only these domains.")
+    blocked_domains: list[str] | None = Field(default=None, description="Never these domains.")
 
 
 def anthropic_server_tool(

@@ -9,22 +9,15 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
-from orchestrator.tools.base import ToolContext, ToolSpec, in_thread
+from orchestrator.tools.base import PATH_RULE, ToolContext, ToolSpec, in_thread
 from orchestrator.tools.sandbox import resolve_in_workspace, workspace_relative, write_beneath
 from orchestrator.tools.tracking import record_change, require_fresh_read
 
 __all__ = ["WRITE", "WriteArgs", "run_write"]
 
 DESCRIPTION = """\
-Writes a file to the workspace.
-
-Usage:
-- This tool overwrites the existing file if there is one at the provided path.
-- If it is an existing file, you MUST use the Read tool first to read its contents; this tool fails if
-  you did not.
-- Prefer Edit for changing existing files: it sends only the diff. Use Write for new files or full rewrites.
-- Parent directories are created as needed.
-- Do not create documentation files (*.md, README) unless asked to.
+Writes a file (parent directories are created), replacing it if it exists. An existing file must be \
+Read first and unchanged since. Prefer Edit to change part of a file.
 """
 
 
@@ -33,11 +26,8 @@ class WriteArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file_path: str = Field(
-        description="The path of the file to write (relative to the workspace root, or absolute); "
-        "it must be inside the workspace."
-    )
-    content: str = Field(description="The content to write to the file.")
+    file_path: str = Field(description=PATH_RULE)
+    content: str = Field(description="The whole new content.")
 
 
 def _write(args: WriteArgs, ctx: ToolContext) -> str:

@@ -29,7 +29,7 @@ def test_bundled_agents_match_the_spec(tmp_path: Path) -> None:
     senior, junior = agents["senior-ml-engineer"], agents["ml-engineer"]
     assert senior.model == "opus" and junior.model == "sonnet"
     assert senior.tools == ("Read", "Edit", "Write", "Glob", "Grep", "Bash", "WebFetch", "WebSearch", "Task")
-    assert junior.tools == ("Read", "Edit", "Write", "Glob", "Grep", "Bash", "WebFetch", "WebSearch")
+    assert junior.tools == ("Read", "Edit", "Write", "Glob", "Grep", "Bash")
     assert senior.can_delegate and not junior.can_delegate
     assert agents.warnings == ()
 

@@ -7,18 +7,30 @@ turn: 6 model calls. Reported: wall time per run and per model call (graph, chec
 ledger, our nodes), with the default SQLite persistence and, for comparison, in-memory checkpoints;
 `--db TARGET` adds a row for that database (e.g. a postgresql:// URL), `--postgres` one for a throwaway
 local PostgreSQL server with default durability (needs the Debian package, like the tests).
+
+Then where the SQLite run's time goes: each part is the wall time spent inside its functions, timed by
+wrapping them for an extra set of runs (a part's time inside another part counts once, for the outer
+one). The two junior branches run in parallel, so the parts can add up to more than the run; "the rest"
+is the run's time outside every part (LangGraph's own work and our nodes' code).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
+import functools
+import inspect
 import logging
 import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 from langgraph.checkpoint.memory import InMemorySaver
@@ -71,6 +83,97 @@ async def measure(runs: int, *, db: str | None = None, in_memory: bool = False) 
     return samples[1:]  # the first run pays imports, compilation and table setup
 
 
+_STORE_METHODS = ("add_event", "add_call", "tool_started", "tool_finished", "start_run", "finish_run", "claim", "beat",
+                  "run", "calls", "events")  # fmt: skip
+
+
+def _parts() -> dict[str, list[tuple[Any, str]]]:
+    """Each part of a run's overhead: the (owner, attribute) of the functions that do it."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from orchestrator.graphs import agent_loop, builder, model_call, review
+    from orchestrator.isolation import branch, git, merge
+    from orchestrator.ledger import Ledger
+    from orchestrator.run_store import RunStore
+
+    return {
+        "checkpoint writes (SQLite)": [(AsyncSqliteSaver, "aput"), (AsyncSqliteSaver, "aput_writes")],
+        "run records (events, calls, tool journal)": [(RunStore, name) for name in _STORE_METHODS],
+        "ledger (budget check, pricing)": [(Ledger, "acheck"), (Ledger, "arecord")],
+        "request fingerprint (replay)": [(model_call, "request_fingerprint")],
+        "model call (langchain message conversion, scripted model)": [(model_call, "_streamed")],
+        "tool schemas offered": [(agent_loop, "offered_tools")],
+        "review evidence": [(review, "review_request"), (review, "missing_work"), (review, "contradicted_claims")],
+        "git (branch snapshot, commits, diff, merge)": [
+            (module, name) for module in (git, branch, merge) for name in ("git", "git_bytes") if hasattr(module, name)
+        ],
+        "routing": [(builder, "route_task")],
+    }
+
+
+_INSIDE: contextvars.ContextVar[str | None] = contextvars.ContextVar("inside", default=None)
+
+
+@contextmanager
+def timed_parts() -> Iterator[dict[str, float]]:
+    """Wrap every part's functions; yields part -> seconds spent inside, filled as runs go."""
+    spent: dict[str, float] = defaultdict(float)
+    undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                if _INSIDE.get() is not None:
+                    return await fn(*args, **kwargs)
+                token, started = _INSIDE.set(part), time.perf_counter()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    spent[part] += time.perf_counter() - started
+                    _INSIDE.reset(token)
+
+            return timed_async
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if _INSIDE.get() is not None:
+                return fn(*args, **kwargs)
+            token, started = _INSIDE.set(part), time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[part] += time.perf_counter() - started
+                _INSIDE.reset(token)
+
+        return timed
+
+    for part, targets in _parts().items():
+        for owner, name in targets:
+            original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+            undo.append((owner, name, original))
+            setattr(owner, name, wrap(part, original))
+    try:
+        yield spent
+    finally:
+        for owner, name, original in reversed(undo):
+            setattr(owner, name, original)
+
+
+async def breakdown(runs: int) -> None:
+    with timed_parts() as spent:
+        samples = await measure(runs)
+    total = sum(samples)
+    calls = len(_script()) * runs
+    print(f"\nwhere a SQLite run's time goes ({runs} runs, {sum(samples) / runs * 1000:.1f} ms/run with the timers):")
+    for part, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {part:58} {seconds / calls * 1000:6.2f} ms/model call")
+    rest = total - sum(spent.values())
+    shown = f"{rest / calls * 1000:6.2f} ms/model call" if rest > 0 else "n/a: the parallel branches' parts overlap"
+    print(f"  {'the rest (LangGraph, our nodes)':58} {shown}")
+
+
 def report(label: str, samples: list[float]) -> None:
     median = statistics.median(samples)
     p90 = sorted(samples)[int(len(samples) * 0.9) - 1]
@@ -93,6 +196,7 @@ async def main(runs: int, db: str | None, postgres: bool) -> None:
             report("local PostgreSQL (fsync on)", await measure(runs, db=server.create_database()))
         finally:
             server.stop()
+    await breakdown(runs)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,10 @@ class AnthropicProvider:
             "streaming": self.streaming,
             "max_retries": self.max_retries,
             "default_request_timeout": self.settings.request_timeout_s,
+            # automatic prompt caching: the breakpoint sits on the last block and moves with the conversation,
+            # so each call reads what the previous one wrote (once it is over the model's minimum); the system
+            # prompt's own breakpoint (graphs/prompts.py) lets parallel contexts of one agent share theirs
+            "model_kwargs": {"cache_control": {"type": "ephemeral"}},
         }
         return ChatAnthropic(**options)
 

@@ -18,7 +18,7 @@ import pytest
 
 from orchestrator import AnthropicProvider, Orchestrator, Settings, load_agents
 from orchestrator.tools.permissions import PermissionPolicy
-from tests.support.claude_team import FINAL, SUBTASKS, team_responder
+from tests.support.claude_team import FINAL, LONG_TASK, SUBTASKS, team_responder
 from tests.support.messages_server import Fault, MessagesServer, RecordedRequest, faults_then, overlapping
 
 
@@ -68,7 +68,7 @@ async def test_senior_delegates_two_parallel_subtasks_over_the_messages_api(
     assert overlapping(first, second)
     assert "sk-ant-test-secret" not in repr(requests)
     usage = result.usage
-    assert usage["input_tokens"] > 0 and usage["cache_write_tokens"] > 0 and usage["cache_read_tokens"] > 0
+    assert usage["input_tokens"] > 0  # these prompts are under the cache minimum: see test_prompt_cache.py
     assert set(usage["by_model"]) == {"claude-opus-4-6", "claude-sonnet-4-6"}
     assert set(usage["by_agent"]) == {"senior-ml-engineer", "ml-engineer"}
     assert usage["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in usage["by_model"].values()))
@@ -88,7 +88,7 @@ def test_cli_run_json_against_the_server(server: MessagesServer, tmp_path: Path)
             "acceptEdits",
             "--workspace",
             str(tmp_path),
-            "design a RAG pipeline",
+            LONG_TASK,  # the senior's prompt is over Opus's cache minimum: its second call reads the cache
         ],
         env=env,
         cwd=tmp_path,

@@ -7,7 +7,6 @@ would see it, so the same responder serves in-process tests and a CLI subprocess
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from tests.support.messages_server import Message, Reply, Responder, text, tool_use
@@ -27,6 +26,11 @@ FINAL = (
     "(rag/retrieve.py), reranking, generation with citations.\nMilestones: 1) ingest, 2) retrieval eval, "
     "3) serving.\nRisks: stale index (schedule re-indexing), hallucination (cite sources)."
 )
+
+LONG_SPEC = "\n".join(f"- requirement {i}: chunks keep their source id, page and section title." for i in range(240))
+"""A pasted specification (~17k characters): the senior's first prompt is over Opus 4.6's 4,096-token
+minimum, and a brief quoting its start (under the Task brief's 4,000) puts the junior's over Sonnet 4.6's 2,048."""
+LONG_TASK = f"Design the ingestion stage of our RAG pipeline to this spec:\n{LONG_SPEC}"
 
 
 def _system(body: dict[str, Any]) -> str:
@@ -77,32 +81,15 @@ def _junior(body: dict[str, Any], delay: float) -> Message:
     return Message([write], delay=delay)
 
 
-def _cached_prefix(body: dict[str, Any]) -> str | None:
-    """The system prompt, if the request marks it as a prompt-cache breakpoint."""
-    system = body.get("system")
-    marked = isinstance(system, list) and any("cache_control" in block for block in system)
-    return _system(body) if marked else None
-
-
 def team_responder(*, junior_delay: float = 0.3) -> Responder:
     """Senior delegates both SUBTASKS at once; juniors Write them; reviews approve; senior answers FINAL.
-    Like the API, a cache breakpoint's prefix is written on first sight and read afterwards."""
-    seen: set[str] = set()
+    (The server reports the prompt cache's usage as the API would: tests/support/prompt_cache.py.)"""
 
-    def answer(body: dict[str, Any]) -> Message:
+    def respond(body: dict[str, Any]) -> Reply:
         if (body.get("tool_choice") or {}).get("name") == "Verdict":
             return Message([tool_use("Verdict", {"decision": "approve", "feedback": "Matches the brief."})])
         if "senior machine learning engineer" in _system(body):
             return _senior(body)
         return _junior(body, junior_delay)
-
-    def respond(body: dict[str, Any]) -> Reply:
-        message, prefix = answer(body), _cached_prefix(body)
-        if prefix is None:
-            return message
-        tokens = len(prefix) // 4
-        cache = (0, tokens) if prefix in seen else (tokens, 0)
-        seen.add(prefix)
-        return replace(message, cache=cache)
 
     return respond

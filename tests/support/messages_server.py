@@ -25,11 +25,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import urlsplit
+
+from tests.support.prompt_cache import PromptCache
 
 __all__ = [
     "Block",
@@ -341,6 +343,12 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply, Raw):
                 return _Response(reply.status, reply.body, reply.content_type)
             time.sleep(reply.delay)
+            if reply.usage is None and reply.cache == (0, 0):  # what the real API's cache would report
+                with owner._lock:
+                    cached = owner.cache.use(body)
+                outputs = max(1, len(_json_bytes(list(reply.content))) // 4)
+                reply = replace(reply, usage=(cached.input_tokens, outputs),
+                                cache=(cached.cache_creation_input_tokens, cached.cache_read_input_tokens))  # fmt: skip
             return _render(reply, body, len(raw))
         except Exception as exc:  # noqa: BLE001 - kept in server.errors and answered loudly
             owner._record_error(exc)
@@ -414,6 +422,9 @@ class MessagesServer:
 
     def __init__(self, responder: Responder) -> None:
         self.responder = responder
+        self.cache = PromptCache()
+        """Anthropic's prompt cache as the API plays it (tests/support/prompt_cache.py): replies whose
+        usage the responder leaves open report what it reads and writes."""
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._errors: list[BaseException] = []

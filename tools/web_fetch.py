@@ -13,7 +13,6 @@ import asyncio
 from dataclasses import dataclass
 
 import httpx
-from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import ToolError
@@ -148,6 +147,8 @@ async def fetch_page(url: str, ctx: ToolContext) -> Page:
 def to_markdown(page: Page) -> str:
     """HTML becomes Markdown (scripts and styles dropped); text types pass through; others are refused."""
     if page.content_type in ("text/html", "application/xhtml+xml"):
+        from markdownify import markdownify  # deferred: it loads BeautifulSoup (~80 ms a process)
+
         text = markdownify(page.text, heading_style="ATX").strip()
     elif page.content_type.startswith("text/") or page.content_type in _TEXT_TYPES or not page.content_type:
         text = page.text.strip()

@@ -24,19 +24,20 @@ import functools
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import UserError
 from orchestrator.logs import get_logger
 from orchestrator.routing.data import SEMANTIC_FILE, SENIOR, WEIGHTS_FILE, data_file
-from orchestrator.routing.encoder import default_encoder
-from orchestrator.routing.profiles import ProfileCache
 from orchestrator.routing.score import Scorer, Scores
-from orchestrator.routing.semantic import SemanticScorer, SemanticWeights
 from orchestrator.routing.sentence_model import sentence_model_ready
 from orchestrator.routing.tasks import check_task, iter_task_lines
 from orchestrator.routing.tiebreak import Ask, Tiebreak
+
+if TYPE_CHECKING:  # routing by meaning loads numpy, tokenizers and safetensors: only when it is used
+    from orchestrator.routing.profiles import ProfileCache
+    from orchestrator.routing.semantic import SemanticWeights
 from orchestrator.routing.weights import Weights, load_weights
 
 __all__ = ["DEFAULT_THRESHOLD", "Method", "RouteDecision", "RoutedLine", "Router", "aroute_lines", "build_router"]
@@ -55,6 +56,9 @@ log = get_logger("orchestrator.routing")
 
 
 class TaskScorer(Protocol):
+    by_meaning: bool
+    """Whether it matches tasks to agents by sentence vectors (else by words)."""
+
     def score(self, task: str) -> Scores: ...
 
 
@@ -95,7 +99,7 @@ class Router:
     @property
     def by_meaning(self) -> bool:
         """True when tasks are matched to agents by sentence vectors (the routing model is installed)."""
-        return isinstance(self.scorer, SemanticScorer)
+        return self.scorer.by_meaning
 
     async def aroute(self, task: str, *, ask: Ask | None = None) -> RouteDecision:
         """Like `route`, but when unsure and given `ask` (the tie-break model), let it choose."""
@@ -162,6 +166,8 @@ def _shipped_weights() -> Weights:
 
 @functools.cache
 def _shipped_semantic_weights() -> SemanticWeights:
+    from orchestrator.routing.semantic import SemanticWeights
+
     return SemanticWeights.from_json(data_file(SEMANTIC_FILE).read_text(encoding="utf-8"))
 
 
@@ -192,6 +198,10 @@ def build_router(
     scorer: TaskScorer
     others = any(name not in words.labels for name in agents)
     if semantic is True or (semantic is None and others and sentence_model_ready()):
+        from orchestrator.routing.encoder import default_encoder
+        from orchestrator.routing.profiles import ProfileCache
+        from orchestrator.routing.semantic import SemanticScorer
+
         cache = profile_cache or ProfileCache()
         scorer = SemanticScorer(semantic_weights or _shipped_semantic_weights(), words, agents, default_agent,
                                 default_encoder(), cache)  # fmt: skip

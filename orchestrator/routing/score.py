@@ -46,6 +46,8 @@ class Scores:
 class Scorer:
     """Pure, precomputed scoring for a fixed set of agents."""
 
+    by_meaning = False
+
     def __init__(self, weights: Weights, agents: Mapping[str, AgentSpec], default_agent: str) -> None:
         self._weights = weights
         self._default = default_agent

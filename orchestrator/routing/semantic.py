@@ -129,6 +129,8 @@ def pair_examples() -> list[str]:
 class SemanticScorer:
     """Pure scoring for a fixed set of agents, built once (profiles are encoded, or read from the cache)."""
 
+    by_meaning = True
+
     def __init__(
         self, weights: SemanticWeights, word_weights: Weights, agents: Mapping[str, AgentSpec], default_agent: str,
         encoder: Encoder, cache: ProfileCache | None = None,

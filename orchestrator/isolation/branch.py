@@ -14,6 +14,7 @@ another.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -90,19 +91,24 @@ class Change:
     path: str
 
 
-def _tree_of(cwd: Path, *, parent: str | None, also: Sequence[str] = ()) -> str:
-    """A commit of the work tree at `cwd` as it is (tracked, untracked, not ignored, and the files `also`
-    names even if ignored), on top of `parent`, written through a temporary index."""
+def _tree_of(cwd: Path, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None) -> str:
+    """The tree of the work tree at `cwd` as it is (tracked, untracked, not ignored, and the files `also`
+    names even if ignored), through `index` (kept between calls: git then re-reads only files whose stat
+    changed; made from `parent` when missing) or a temporary one."""
     with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        if parent:
+        env = {"GIT_INDEX_FILE": str(index or Path(tmp) / "index")}
+        if parent and (index is None or not index.is_file()):
             git(["read-tree", parent], cwd, env=env)
         git(["add", "-A", "--", "."], cwd, env=env)
         present = [p for p in also if (cwd / p).is_file()]
         if present:
             git(["add", "-f", "--", *present], cwd, env=env)
-        tree = git(["write-tree"], cwd, env=env)
-    args = ["commit-tree", tree, "-m", "orchestrate: branch state"]
+        return git(["write-tree"], cwd, env=env)
+
+
+def _commit_of(cwd: Path, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None) -> str:
+    """A commit of the work tree at `cwd` (see `_tree_of`) on top of `parent`."""
+    args = ["commit-tree", _tree_of(cwd, parent=parent, also=also, index=index), "-m", "orchestrate: branch state"]
     return git([*args, "-p", parent] if parent else args, cwd)
 
 
@@ -160,7 +166,7 @@ def open_branch(
     if top is not None and _ignored(workspace, top):  # git would not see its files: a snapshot sees them
         top = None
     if top is not None:
-        base = _tree_of(top, parent=_head(top))
+        base = _commit_of(top, parent=_head(top))  # the user's repository: a temporary index
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
         inside = workspace.resolve().relative_to(top)
         branch = BranchWorkspace(call_id, "worktree", str(tree), str(tree / inside), base, ref, str(top), str(home))
@@ -173,7 +179,7 @@ def open_branch(
             )
         _copy(workspace, tree)
         git(["init", "-q"], tree)
-        base = _tree_of(tree, parent=None)
+        base = _commit_of(tree, parent=None, index=home / "index")
         git(["update-ref", f"refs/heads/{ref}", base], tree)
         git(["symbolic-ref", "HEAD", f"refs/heads/{ref}"], tree)
         branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
@@ -183,16 +189,28 @@ def open_branch(
 
 def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
     """Commit the branch's work tree as it is now on its branch, with the files the agent's tools `changed`
-    (workspace-relative) even where git ignores them; the new commit."""
+    (workspace-relative) even where git ignores them; the new commit, or the branch's last one when the
+    tree is as it was (the work is unchanged since the last review)."""
     root = Path(branch.root)
-    parent = git(["rev-parse", f"refs/heads/{branch.ref}"], root)
-    commit = _tree_of(root, parent=parent, also=[branch.prefix + p for p in changed])
-    git(["update-ref", f"refs/heads/{branch.ref}", commit], root)
+    ref = f"refs/heads/{branch.ref}"
+    parent, parent_tree = git(["rev-parse", ref, f"{ref}^{{tree}}"], root).split()
+    also = [branch.prefix + p for p in changed]
+    tree = _tree_of(root, parent=parent, also=also, index=Path(branch.home) / "index")
+    if tree == parent_tree:
+        return parent
+    commit = git(["commit-tree", tree, "-m", "orchestrate: branch state", "-p", parent], root)
+    git(["update-ref", ref, commit], root)
     return commit
 
 
 def branch_diff(branch: BranchWorkspace, commit: str) -> list[Change]:
     """The files `commit` added, modified or deleted against the branch's base."""
+    return list(_diff(branch, commit))
+
+
+@functools.lru_cache(maxsize=256)
+def _diff(branch: BranchWorkspace, commit: str) -> tuple[Change, ...]:
+    """Memoized: two commits' diff never changes (the review and the merge both ask for it)."""
     root, prefix = Path(branch.root), branch.prefix
     scope = ["--", prefix] if prefix else []
     names = git_bytes(["diff", "--no-renames", "--name-status", "-z", branch.base, commit, *scope], root)[1]
@@ -203,7 +221,7 @@ def branch_diff(branch: BranchWorkspace, commit: str) -> list[Change]:
         for status, path in zip(fields[::2], fields[1::2], strict=False)
         if path
     ]
-    return changes
+    return tuple(changes)
 
 
 def branch_patch(branch: BranchWorkspace, commit: str, path: str | None = None) -> str:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from orchestrator import load_agents
 from orchestrator.cli.app import app
-from orchestrator.isolation import AUTHOR
+from orchestrator.isolation import AUTHOR, branch_diff, commit_round, open_branch
 from orchestrator.trace import load_trace, render_html
 from tests.support.graph_script import JUNIOR, SENIOR, make, review_of, task, turn, verdict
 from tests.support.scripted_model import Reply, ai, tool_call
@@ -272,3 +272,22 @@ async def test_files_git_ignores_are_still_the_branchs_work(tmp_path: Path, igno
     assert result.status == "completed"
     assert result.delegations[0]["branch"]["changes"] == [{"status": "added", "path": "results/metrics.json"}]
     assert (workspace / "results/metrics.json").read_text() == '{"acc": 0.9}\n'
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+def test_a_round_that_changed_nothing_keeps_the_last_commit_and_a_change_makes_one(tmp_path: Path, kind: Kind) -> None:
+    workspace = _workspace(tmp_path, kind, {"train.py": TRAIN})
+    branch = open_branch(workspace, tmp_path / "home", call_id="c1", ref="orchestrate/r/c1")
+    first = commit_round(branch)
+    assert first == branch.base and branch_diff(branch, first) == []
+    Path(branch.workspace, "train.py").write_text(TRAIN.replace("lr = 0.1", "lr = 0.01"))
+    Path(branch.workspace, "notes.md").write_text("lr lowered\n")
+    second = commit_round(branch)
+    assert second != first and commit_round(branch) == second
+    assert sorted((c.status, c.path) for c in branch_diff(branch, second)) == [
+        ("added", "notes.md"),
+        ("modified", "train.py"),
+    ]
+    Path(branch.workspace, "notes.md").unlink()
+    third = commit_round(branch)
+    assert [(c.status, c.path) for c in branch_diff(branch, third)] == [("modified", "train.py")]

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ __all__ = [
     "DB_ENV",
     "LEASE_BEAT_S",
     "CallRecord",
+    "EventLog",
     "RunRecord",
     "RunStatus",
     "RunStore",
@@ -109,6 +110,47 @@ def keep_lease(store: RunStore, run_id: str, owner: str) -> Iterator[None]:
         yield
     finally:
         task.cancel()
+
+
+class EventLog:
+    """A run's events, written off the event loop in batches: a burst of events (a turn's delegations, its
+    tool calls) is one transaction, at most `delay` seconds after its first event. `aclose` writes what is
+    left and raises a write that failed; a crash loses at most the last `delay` of progress events, never a
+    checkpoint or a model call's record."""
+
+    def __init__(self, store: RunStore, run_id: str, delay: float = 0.02) -> None:
+        self._store, self._run_id, self._delay = store, run_id, delay
+        self._pending: list[tuple[float, Mapping[str, Any]]] = []
+        self._sleeping: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
+        self._error: BaseException | None = None
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        self._pending.append((time.time(), event))
+        if self._sleeping is None:
+            self._sleeping = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self._delay)
+        self._sleeping = None  # from here on it is a write, which aclose waits for instead of cancelling
+        try:
+            await self._flush()
+        except Exception as exc:  # noqa: BLE001 - kept for aclose, which raises it in the run's own task
+            self._error = self._error or exc
+
+    async def _flush(self) -> None:
+        async with self._writing:
+            batch, self._pending = self._pending, []
+            if batch:
+                await asyncio.to_thread(self._store.add_events, self._run_id, batch)
+
+    async def aclose(self) -> None:
+        if self._sleeping is not None:
+            self._sleeping.cancel()
+            self._sleeping = None
+        await self._flush()
+        if self._error is not None:
+            raise self._error
 
 
 def lease_alive(owner: str | None, heartbeat: float | None, now: float | None = None) -> bool:
@@ -339,9 +381,14 @@ class RunStore:
             )
 
     def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
+        self.add_events(run_id, [(time.time(), event)])
+
+    def add_events(self, run_id: str, events: Sequence[tuple[float, Mapping[str, Any]]]) -> None:
+        """Events, each with the time it happened, in one transaction, in order."""
         with self._tx() as execute:
             seq = self._next_seq(execute, "events", run_id)
-            execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, seq, time.time(), json.dumps(event)))
+            for n, (at, event) in enumerate(events):
+                execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, seq + n, at, json.dumps(event)))
 
     def spent(self, run_id: str, delegation_prefix: str = "") -> float:
         """Dollars spent by the run, or by one delegation and everything below it."""

@@ -40,7 +40,7 @@ from orchestrator.pricing import PriceTable, load_prices
 from orchestrator.providers import ModelProvider
 from orchestrator.routing import Router, build_router, check_task
 from orchestrator.run_events import RunIssue, issues_of, recordable, replayed
-from orchestrator.run_store import RunStatus, keep_lease, open_store, this_owner
+from orchestrator.run_store import EventLog, RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
 from orchestrator.sync_loop import run_sync
@@ -211,13 +211,17 @@ class Orchestrator:
             log.info("run_started", resume=command is None)
             try:
                 async with self._compiled() as graph:
+                    events = EventLog(self.store, run_id)
                     try:
                         async for event in self._until_done(graph, command, config, context):
                             if recordable(event):
-                                await asyncio.to_thread(self.store.add_event, run_id, event)
+                                events.add(event)
                             yield event
                     finally:
-                        values = (await graph.aget_state(config)).values
+                        try:
+                            values = (await graph.aget_state(config)).values
+                        finally:
+                            await events.aclose()
             except RunError as exc:
                 status, error = exc.status, mask_secrets(str(exc))
                 log.info("run_stopped", status=status, error=error)  # the result reports it

@@ -170,7 +170,7 @@ def test_cli_run_writes_the_trace_and_replay_finds_the_change(
     override = tmp / "no-bash"
     override.mkdir()
     original = (REPO / "agents" / "ml-engineer.md").read_text()
-    (override / "ml-engineer.md").write_text(original.replace("Glob, Grep, Bash,", "Glob, Grep,"))
+    (override / "ml-engineer.md").write_text(original.replace("Glob, Grep, Bash\n", "Glob, Grep\n"))
     changed = CliRunner().invoke(app, ["replay", run_id, "--db", str(db), "--agents-dir", str(override)])
     assert changed.exit_code == 1, changed.output
     assert "ml-engineer turn" in changed.stdout and "tools differs" in changed.stdout

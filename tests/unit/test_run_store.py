@@ -3,6 +3,7 @@ tests/support/postgres_server.py). The same assertions on both are what lets `--
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.run_store import CallRecord, RunStore, ToolCallJournal, default_db_path, open_store, this_owner
+from orchestrator.run_store import (
+    CallRecord,
+    EventLog,
+    RunStore,
+    ToolCallJournal,
+    default_db_path,
+    open_store,
+    this_owner,
+)
 from orchestrator.run_store_pg import PostgresRunStore, redact_url
 
 pytest_plugins = ["tests.support.postgres_server"]
@@ -140,6 +149,55 @@ def test_events_keep_their_order_and_json(opened: Opener) -> None:
     recorded = store.events("r")
     assert [event for _, event in recorded] == events
     assert recorded[0][0] <= recorded[1][0]
+
+
+def test_a_burst_of_events_is_one_transaction_in_order_with_each_events_time(
+    opened: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = opened()
+    batches: list[int] = []
+    write = store.add_events
+    monkeypatch.setattr(
+        store, "add_events", lambda run_id, events: (batches.append(len(events)), write(run_id, events))
+    )
+
+    async def burst() -> list[float]:
+        log = EventLog(store, "r", delay=0.05)
+        stamps = []
+        for i in range(5):
+            log.add({"event": "tool", "i": i})
+            stamps.append(time.time())
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.2)  # the burst is written without waiting for the next event
+        assert [e["i"] for _, e in store.events("r")] == list(range(5))
+        log.add({"event": "tool", "i": 5})
+        await log.aclose()  # what is left is written on close
+        return stamps
+
+    stamps = asyncio.run(burst())
+    recorded = store.events("r")
+    assert batches == [5, 1] and [e["i"] for _, e in recorded] == list(range(6))
+    assert all(at <= stamp for (at, _), stamp in zip(recorded, stamps, strict=False))
+
+
+def test_an_event_write_that_failed_is_raised_when_the_log_closes(
+    opened: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = opened()
+
+    def locked(run_id: str, events: object) -> None:
+        raise UserError("the run database stays locked")
+
+    monkeypatch.setattr(store, "add_events", locked)
+
+    async def run() -> None:
+        log = EventLog(store, "r", delay=0.0)
+        log.add({"event": "turn"})
+        await asyncio.sleep(0.05)
+        await log.aclose()
+
+    with pytest.raises(UserError, match="stays locked"):
+        asyncio.run(run())
 
 
 def test_runs_lists_newest_first_up_to_the_limit(opened: Opener) -> None:

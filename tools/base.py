@@ -95,9 +95,12 @@ def _input_schema(args: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-_UNREAD = frozenset({"title", "additionalProperties"})
-"""Schema keys that change nothing the model does: titles repeat the names, and an unknown argument
-comes back to the model as a validation error that names it."""
+def _unread(key: str, value: Any) -> bool:
+    """Schema keys that change nothing the model does: titles repeat the names, `default: null` says what
+    leaving an argument out says, and a closed object (`additionalProperties: false`) is enforced anyway:
+    an unknown argument comes back to the model as a validation error that names it. A schema for the
+    extra properties of a mapping is a value rule, and stays."""
+    return key == "title" or (key == "default" and value is None) or (key == "additionalProperties" and value is False)
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -110,8 +113,7 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(item) for item in node]
         if not isinstance(node, dict):
             return node
-        out = {k: walk_properties(v) if k == "properties" else walk(v) for k, v in node.items()
-               if k not in _UNREAD and not (k == "default" and v is None)}  # fmt: skip
+        out = {k: walk_properties(v) if k == "properties" else walk(v) for k, v in node.items() if not _unread(k, v)}
         branches = out.get("anyOf")
         if isinstance(branches, list) and {"type": "null"} in branches and len(branches) == 2:
             (kept,) = [b for b in branches if b != {"type": "null"}]

@@ -67,9 +67,14 @@ def test_compaction_keeps_arguments_named_like_schema_keywords() -> None:
     class Args(BaseModel):
         title: str = Field(description="The page title.")
         default: int | None = None
+        limits: dict[str, int] = Field(default_factory=dict)
 
     assert compact_schema(Args.model_json_schema()) == {
-        "properties": {"title": {"description": "The page title.", "type": "string"}, "default": {"type": "integer"}},
+        "properties": {
+            "title": {"description": "The page title.", "type": "string"},
+            "default": {"type": "integer"},
+            "limits": {"additionalProperties": {"type": "integer"}, "type": "object"},
+        },
         "required": ["title"],
         "type": "object",
     }

@@ -8,7 +8,8 @@ It decides, for one turn:
   call at all (other work) has worked since. After six calls the model may answer anyway.
 - `close_tool`: a tool that failed twice since the latest request or feedback is not offered again
   (small models retry a failing Edit forever; Write is the way out). Never all of them.
-- `repeat_answered`: repeating the call that just succeeded becomes the answer instead.
+- `repeat_answered`: repeating the call that just succeeded becomes the answer instead (for Write: writing
+  the file it just wrote again, whatever the new body).
 - `repeat_refused`: repeating a call that failed with nothing succeeding since (or the one that just
   succeeded, while it is too early to answer), or a call with no usable arguments, goes back to the
   choice without that tool.
@@ -142,6 +143,16 @@ def _last_success(messages: Sequence[BaseMessage]) -> tuple[str, dict[str, Any]]
     return previous.tool_calls[0]["name"], previous.tool_calls[0]["args"]
 
 
+def _same_call(call: tuple[str, dict[str, Any] | None], last: tuple[str, dict[str, Any]] | None) -> bool:
+    """Whether `call` repeats `last`: the same arguments, or a Write of the file the last call just wrote
+    (a small model writes it again with the body generated anew, never because it learned something)."""
+    if last is None or call[0] != last[0]:
+        return False
+    if call[0] == "Write" and call[1] is not None and "file_path" in last[1]:
+        return bool(call[1].get("file_path") == last[1]["file_path"])
+    return call[1] == last[1]
+
+
 def _failed_since_success(messages: Sequence[BaseMessage]) -> list[tuple[str, dict[str, Any]]]:
     """The calls that failed since the last call that succeeded: repeating one cannot help."""
     failed: list[tuple[str, dict[str, Any]]] = []
@@ -215,7 +226,7 @@ class TurnPolicy:
 
     def judge(self, tool: str, args: dict[str, Any] | None, open_now: Sequence[str]) -> Move:
         """What becomes of the call the model just made."""
-        repeated = (tool, args) == self._last
+        repeated = _same_call((tool, args), self._last)
         if repeated and ANSWER in open_now:
             log.info("local_repeat_call_answered", model=self.model, tool=tool)
             self.decisions.append(PolicyDecision("repeat_answered", f"{tool} repeated the call that just worked"))

@@ -41,6 +41,33 @@ async def test_repeating_the_call_that_just_succeeded_becomes_an_answer() -> Non
     ]
 
 
+async def test_writing_the_file_it_just_wrote_again_with_a_new_body_becomes_an_answer() -> None:
+    done = [
+        *TASK,
+        AIMessage("", tool_calls=[call("Write", {"file_path": "hello.txt", "content": "hi"}, "t1")]),
+        ToolMessage("Created file hello.txt (1 lines).", tool_call_id="t1", name="Write"),
+    ]
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "hello.txt"}', "hello again", "Done.")
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(done)
+    assert reply.tool_calls == [] and reply.content == "Done."
+    assert reply.response_metadata[POLICY_KEY] == [
+        {"rule": "repeat_answered", "detail": "Write repeated the call that just worked"}
+    ]
+
+
+async def test_writing_another_file_after_a_write_is_a_new_call() -> None:
+    done = [
+        *TASK,
+        AIMessage("", tool_calls=[call("Write", {"file_path": "hello.txt", "content": "hi"}, "t1")]),
+        ToolMessage("Created file hello.txt (1 lines).", tool_call_id="t1", name="Write"),
+    ]
+    llama = ScriptedLlama('{"action": "Write"}', '{"file_path": "notes.txt"}', "notes")
+    reply = await chat_model(llama).bind_tools([READ, WRITE]).ainvoke(done)
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [
+        ("Write", {"file_path": "notes.txt", "content": "notes"})
+    ]
+
+
 async def test_repeating_a_call_that_failed_asks_again_without_that_tool() -> None:
     failed = [
         HumanMessage("Greet the world in the notes."),

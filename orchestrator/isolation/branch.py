@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import pygit2
+
 from orchestrator.errors import RunError
-from orchestrator.isolation.git import git, git_bytes, is_repository
+from orchestrator.isolation.git import GitError, git, git_bytes, is_repository, repository, signature
 
 __all__ = [
     "SNAPSHOT_CAP_BYTES",
@@ -94,35 +96,39 @@ class Change:
 def _tree_of(cwd: Path, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None) -> str:
     """The tree of the work tree at `cwd` as it is (tracked, untracked, not ignored, and the files `also`
     names even if ignored), through `index` (kept between calls: git then re-reads only files whose stat
-    changed; made from `parent` when missing) or a temporary one."""
+    changed; made from `parent` when missing) or a temporary one. `git add` does the staging, so what is
+    ignored and what changed is exactly git's view; the rest happens in process."""
     with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(index or Path(tmp) / "index")}
-        if parent and (index is None or not index.is_file()):
-            git(["read-tree", parent], cwd, env=env)
+        path = index or Path(tmp) / "index"
+        repo = repository(cwd)
+        if parent and not path.is_file():
+            staged = pygit2.Index(str(path))
+            staged.read_tree(repo[parent].peel(pygit2.Tree))
+            staged.write()
+        env = {"GIT_INDEX_FILE": str(path)}
         git(["add", "-A", "--", "."], cwd, env=env)
         present = [p for p in also if (cwd / p).is_file()]
         if present:
             git(["add", "-f", "--", *present], cwd, env=env)
-        return git(["write-tree"], cwd, env=env)
+        return str(pygit2.Index(str(path)).write_tree(repo))
 
 
-def _commit_of(cwd: Path, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None) -> str:
-    """A commit of the work tree at `cwd` (see `_tree_of`) on top of `parent`."""
-    args = ["commit-tree", _tree_of(cwd, parent=parent, also=also, index=index), "-m", "orchestrate: branch state"]
-    return git([*args, "-p", parent] if parent else args, cwd)
+def _commit(repo: pygit2.Repository, tree: str, parent: str | None) -> str:
+    """A commit of `tree` on top of `parent`, by the orchestrator (no ref moves)."""
+    who = signature()
+    parents = [pygit2.Oid(hex=parent)] if parent else []
+    return str(repo.create_commit(None, who, who, "orchestrate: branch state", pygit2.Oid(hex=tree), parents))
 
 
 def _ignored(workspace: Path, top: Path) -> bool:
     """Whether git ignores the workspace directory itself (a build or output folder of the repository)."""
-    if workspace.resolve() == top:
-        return False
-    code, _ = git_bytes(["check-ignore", "-q", "--", str(workspace.resolve())], top, ok=(0, 1, 128))
-    return code == 0
+    inside = workspace.resolve().relative_to(top).as_posix()
+    return inside != "." and repository(top).path_is_ignored(inside + "/")
 
 
-def _head(top: Path) -> str | None:
-    code, out = git_bytes(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, ok=(0, 1, 128))
-    return out.decode().strip() if code == 0 else None
+def _head(repo: pygit2.Repository) -> str | None:
+    """The commit HEAD is at; None on an unborn branch (a repository without commits)."""
+    return None if repo.head_is_unborn else str(repo.head.peel(pygit2.Commit).id)
 
 
 def _size(path: Path, cap: int) -> int:
@@ -166,7 +172,8 @@ def open_branch(
     if top is not None and _ignored(workspace, top):  # git would not see its files: a snapshot sees them
         top = None
     if top is not None:
-        base = _commit_of(top, parent=_head(top))  # the user's repository: a temporary index
+        repo = repository(top)  # the user's repository: its index stays untouched (a temporary one)
+        base = _commit(repo, _tree_of(top, parent=(head := _head(repo))), head)
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
         inside = workspace.resolve().relative_to(top)
         branch = BranchWorkspace(call_id, "worktree", str(tree), str(tree / inside), base, ref, str(top), str(home))
@@ -178,10 +185,9 @@ def open_branch(
                 "repository: make it one (git init) so branches are git worktrees"
             )
         _copy(workspace, tree)
-        git(["init", "-q"], tree)
-        base = _commit_of(tree, parent=None, index=home / "index")
-        git(["update-ref", f"refs/heads/{ref}", base], tree)
-        git(["symbolic-ref", "HEAD", f"refs/heads/{ref}"], tree)
+        repo = pygit2.init_repository(str(tree), initial_head=f"refs/heads/{ref}")
+        base = _commit(repo, _tree_of(tree, parent=None, index=home / "index"), None)
+        repo.references.create(f"refs/heads/{ref}", pygit2.Oid(hex=base))
         branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
     meta.write_text(json.dumps(branch.as_dict()))
     return branch
@@ -192,14 +198,17 @@ def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
     (workspace-relative) even where git ignores them; the new commit, or the branch's last one when the
     tree is as it was (the work is unchanged since the last review)."""
     root = Path(branch.root)
-    ref = f"refs/heads/{branch.ref}"
-    parent, parent_tree = git(["rev-parse", ref, f"{ref}^{{tree}}"], root).split()
+    repo = repository(root)
+    ref = repo.references.get(f"refs/heads/{branch.ref}")
+    if ref is None:
+        raise GitError(f"branch {branch.ref} is gone from {branch.repo}")
+    last = ref.peel(pygit2.Commit)
     also = [branch.prefix + p for p in changed]
-    tree = _tree_of(root, parent=parent, also=also, index=Path(branch.home) / "index")
-    if tree == parent_tree:
-        return parent
-    commit = git(["commit-tree", tree, "-m", "orchestrate: branch state", "-p", parent], root)
-    git(["update-ref", ref, commit], root)
+    tree = _tree_of(root, parent=str(last.id), also=also, index=Path(branch.home) / "index")
+    if tree == str(last.tree_id):
+        return str(last.id)
+    commit = _commit(repo, tree, str(last.id))
+    ref.set_target(pygit2.Oid(hex=commit), "orchestrate: branch state")
     return commit
 
 
@@ -208,19 +217,19 @@ def branch_diff(branch: BranchWorkspace, commit: str) -> list[Change]:
     return list(_diff(branch, commit))
 
 
+_KINDS: dict[str, Literal["added", "modified", "deleted"]] = {"A": "added", "D": "deleted"}
+
+
 @functools.lru_cache(maxsize=256)
 def _diff(branch: BranchWorkspace, commit: str) -> tuple[Change, ...]:
     """Memoized: two commits' diff never changes (the review and the merge both ask for it)."""
-    root, prefix = Path(branch.root), branch.prefix
-    scope = ["--", prefix] if prefix else []
-    names = git_bytes(["diff", "--no-renames", "--name-status", "-z", branch.base, commit, *scope], root)[1]
-    fields = names.decode(errors="replace").split("\0")
-    kinds = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
-    changes = [
-        Change(kinds.get(status[:1], "modified"), path.removeprefix(prefix))  # type: ignore[arg-type]
-        for status, path in zip(fields[::2], fields[1::2], strict=False)
-        if path
-    ]
+    repo, prefix = repository(Path(branch.root)), branch.prefix
+    diff = repo.diff(branch.base, commit)  # the two commits' trees, without rename detection
+    changes = []
+    for delta in diff.deltas:
+        path = (delta.old_file if delta.status_char() == "D" else delta.new_file).path
+        if path.startswith(prefix):
+            changes.append(Change(_KINDS.get(delta.status_char(), "modified"), path.removeprefix(prefix)))
     return tuple(changes)
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pygit2
+
 from orchestrator.isolation.branch import BranchWorkspace, Change
-from orchestrator.isolation.git import git_bytes
+from orchestrator.isolation.git import git_bytes, repository
 
 __all__ = ["Conflict", "MergeOutcome", "merge_branch"]
 
@@ -37,9 +39,14 @@ class MergeOutcome:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
-def _blob(branch: BranchWorkspace, commit: str, path: str) -> bytes | None:
-    code, out = git_bytes(["cat-file", "blob", f"{commit}:{branch.prefix}{path}"], Path(branch.root), ok=(0, 128))
-    return out if code == 0 else None
+def _blob(repo: pygit2.Repository, commit: str, path: str) -> bytes | None:
+    """The file at `path` (of the branch's tree) in `commit`; None where it is absent."""
+    try:
+        entry = repo[commit].peel(pygit2.Tree)[path]
+    except KeyError:
+        return None
+    blob = repo[entry.id]
+    return blob.data if isinstance(blob, pygit2.Blob) else None
 
 
 def _read(path: Path) -> bytes | None:
@@ -81,8 +88,10 @@ def merge_branch(branch: BranchWorkspace, commit: str, changes: list[Change], wo
     """Merge the branch's `commit` into `workspace` (see the module docstring)."""
     writes: dict[str, bytes | None] = {}
     conflicts: list[Conflict] = []
+    repo = repository(Path(branch.root))
     for change in changes:
-        base, theirs = _blob(branch, branch.base, change.path), _blob(branch, commit, change.path)
+        path = branch.prefix + change.path
+        base, theirs = _blob(repo, branch.base, path), _blob(repo, commit, path)
         ours = _read(workspace / change.path)
         if ours == theirs:
             continue

@@ -291,3 +291,16 @@ def test_a_round_that_changed_nothing_keeps_the_last_commit_and_a_change_makes_o
     Path(branch.workspace, "notes.md").unlink()
     third = commit_round(branch)
     assert [(c.status, c.path) for c in branch_diff(branch, third)] == [("modified", "train.py")]
+
+
+def test_a_repository_without_commits_branches_off_its_files_and_keeps_its_index(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "train.py").write_text(TRAIN)
+    _git("init", "-q", cwd=workspace)
+    branch = open_branch(workspace, tmp_path / "home", call_id="c1", ref="orchestrate/r/c1")
+    assert branch.kind == "worktree"
+    assert _git("show", f"{branch.base}:train.py", cwd=workspace) == TRAIN
+    assert _git("status", "--porcelain", cwd=workspace).splitlines() == ["?? train.py"]  # nothing staged for the user
+    Path(branch.workspace, "train.py").write_text(TRAIN.replace("seed = 0", "seed = 7"))
+    assert [(c.status, c.path) for c in branch_diff(branch, commit_round(branch))] == [("modified", "train.py")]

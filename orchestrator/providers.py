@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import anthropic
 from langchain_core.language_models import BaseChatModel
 
 from orchestrator.config import CLAUDE_MODELS, Settings
@@ -54,8 +53,13 @@ class AnthropicProvider:
     """Stream every reply over SSE (same results; the text shows as it is written). False: one JSON reply."""
     max_retries: int = 2
     name: str = "anthropic"
-    errors: tuple[type[BaseException], ...] = (anthropic.APIError,)
     _cache: dict[str, BaseChatModel] = field(default_factory=dict, repr=False)
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        import anthropic  # deferred: the SDK costs over a second to import, which a local run never needs
+
+        return (anthropic.APIError,)
 
     def model_id(self, model: str) -> str:
         return self.settings.claude_models.get(model, model)

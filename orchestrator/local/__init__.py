@@ -29,10 +29,34 @@ the conversation, `schema` bounds tool schemas, `loops` catches looping text, `e
 and `models` pulls, verifies and locates the GGUF files.
 """
 
-from orchestrator.local.chat import ChatLocalLlama, LocalProvider
-from orchestrator.local.engine import LocalModelError
-from orchestrator.local.gguf import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
-from orchestrator.local.steps import GenerationSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.local.chat import ChatLocalLlama, LocalProvider
+    from orchestrator.local.engine import LocalModelError
+    from orchestrator.local.gguf import MODELS, ModelSpec, ModelStatus, cache_path, list_models, pull, verify
+    from orchestrator.local.steps import GenerationSettings
+
+_HOMES = {
+    "ChatLocalLlama": "chat",
+    "LocalProvider": "chat",
+    "LocalModelError": "engine",
+    "GenerationSettings": "steps",
+    **dict.fromkeys(("MODELS", "ModelSpec", "ModelStatus", "cache_path", "list_models", "pull", "verify"), "gguf"),
+}
+"""Where each public name lives. Loaded on first use: the Claude path imports one leaf of this package
+(the policy's metadata key) and should not pay for the adapter."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "MODELS",

@@ -44,8 +44,10 @@ class Ledger:
     prices: PriceTable
 
     async def acheck(self, run_id: str, delegation: str, budget: Budget) -> None:
-        """`check` off the event loop (the checkpointer shares the SQLite file and needs the loop to commit)."""
-        await asyncio.to_thread(self.check, run_id, delegation, budget)
+        """`check` off the event loop (the checkpointer shares the SQLite file and needs the loop to commit);
+        without a cap there is nothing to read."""
+        if budget.max_cost is not None or budget.max_delegation_cost is not None:
+            await asyncio.to_thread(self.check, run_id, delegation, budget)
 
     async def arecord(self, run_id: str, call: CallRecord) -> None:
         await asyncio.to_thread(self.store.add_call, run_id, call)

@@ -66,14 +66,14 @@ def _script() -> list[Reply]:
 
 
 async def measure(runs: int, *, db: str | None = None, in_memory: bool = False) -> list[float]:
-    workspace = Path(tempfile.mkdtemp())
+    workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
     agents = load_agents(cwd=workspace, home=workspace)
     samples = []
     for _ in range(runs + 1):
         model = ScriptedModel(_script())
         checkpointer = InMemorySaver() if in_memory else None
         orchestrator = Orchestrator(agents, provider=FixedProvider(model), workspace=workspace,
-                                    db=db or workspace / "runs.sqlite", checkpointer=checkpointer)  # fmt: skip
+                                    db=db or data / "runs.sqlite", checkpointer=checkpointer)  # fmt: skip
         started = time.perf_counter()
         result = await orchestrator.arun("bench", agent="senior-ml-engineer")
         samples.append(time.perf_counter() - started)

@@ -11,21 +11,20 @@ a secret when its variable is ANTHROPIC_API_KEY, OPENAI_API_KEY, or named like `
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 __all__ = ["mask_secrets", "secret_values"]
 
-_NAME = re.compile(
-    r"^(?:ANTHROPIC_API_KEY|OPENAI_API_KEY|.*_API_KEY|.*_TOKEN|.*_SECRET|.*_PASSWORD|ANTHROPIC_AUTH_TOKEN)$"
-)
+_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+"""What a secret's variable name ends with (ANTHROPIC_API_KEY, OPENAI_API_KEY, ANTHROPIC_AUTH_TOKEN too)."""
 _MIN_LENGTH = 8
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Secret value -> the variable it came from, longest values first (a key containing another masks whole)."""
     env = os.environ if environ is None else environ
-    found = {value: name for name, value in env.items() if _NAME.match(name.upper()) and len(value) >= _MIN_LENGTH}
+    names = [name for name in env if name.upper().endswith(_SUFFIXES)]  # names first: most values are never read
+    found = {value: name for name in names if len(value := env[name]) >= _MIN_LENGTH}
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 

@@ -4,7 +4,8 @@
 
 One run = route, senior turn with two parallel Task calls, two junior turns, two reviews, final senior
 turn: 6 model calls. Reported: wall time per run and per model call (graph, checkpoints, run records,
-ledger, our nodes), with the default SQLite persistence and, for comparison, in-memory checkpoints;
+ledger, our nodes) of one orchestrator that runs them all (its graphs compile once, in the first run,
+which is not counted), with the default SQLite persistence and, for comparison, in-memory checkpoints;
 `--db TARGET` adds a row for that database (e.g. a postgresql:// URL), `--postgres` one for a throwaway
 local PostgreSQL server with default durability (needs the Debian package, like the tests).
 
@@ -29,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator import FixedProvider, Orchestrator, load_agents
+from orchestrator import Orchestrator, load_agents
 from orchestrator.run_store_pg import redact_url
 from tests.support.postgres_server import SKIP_REASON, PostgresServer, find_bindir
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
@@ -65,22 +67,39 @@ def _script() -> list[Reply]:
     ]
 
 
+@dataclass
+class _FreshScriptEachRun:
+    """The provider of one orchestrator used for every run, as a pipeline uses it (its graphs compile once),
+    with a new script per run."""
+
+    model: ScriptedModel
+    name: str = "custom"
+    errors: tuple[type[BaseException], ...] = ()
+
+    def chat_model(self, model: str) -> ScriptedModel:
+        return self.model
+
+    def model_id(self, model: str) -> str:
+        return model
+
+
 async def measure(runs: int, *, db: str | None = None, in_memory: bool = False) -> list[float]:
     workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
     agents = load_agents(cwd=workspace, home=workspace)
+    provider = _FreshScriptEachRun(ScriptedModel(_script()))
+    checkpointer = InMemorySaver() if in_memory else None
+    orchestrator = Orchestrator(agents, provider=provider, workspace=workspace,
+                                db=db or data / "runs.sqlite", checkpointer=checkpointer)  # fmt: skip
     samples = []
     for _ in range(runs + 1):
-        model = ScriptedModel(_script())
-        checkpointer = InMemorySaver() if in_memory else None
-        orchestrator = Orchestrator(agents, provider=FixedProvider(model), workspace=workspace,
-                                    db=db or data / "runs.sqlite", checkpointer=checkpointer)  # fmt: skip
+        provider.model = model = ScriptedModel(_script())
         started = time.perf_counter()
         result = await orchestrator.arun("bench", agent="senior-ml-engineer")
         samples.append(time.perf_counter() - started)
-        orchestrator.store.close()
         model.assert_complete()
         assert result.final == "final"
-    return samples[1:]  # the first run pays imports, compilation and table setup
+    orchestrator.store.close()
+    return samples[1:]  # the first run pays imports, the graphs' compilation and table setup
 
 
 _STORE_METHODS = ("add_event", "add_call", "tool_started", "tool_finished", "start_run", "finish_run", "claim", "beat",

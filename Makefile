@@ -15,12 +15,16 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# An editable install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set (CI images) every command
+# would compile these sources again: compile them once, as pip does for an installed wheel.
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[graph]'
+	$(BIN)/python -m compileall -q orchestrator graphs tools
 	$(BIN)/orchestrate models engine
 
 dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m compileall -q orchestrator graphs tools
 	$(BIN)/orchestrate models engine
 
 sysdeps:

@@ -6,7 +6,9 @@ reports; the senior answers (orchestrate also reviews each subtask, one call eac
 for orchestrate; the deepagents flavour here). deepagents and langchain-anthropic are installed into a
 venv of their own (in the user cache, reused), so nothing of them touches this project's environment.
 Both run as whole processes (`orchestrate run`, `python bench/peer_deepagents.py`), interleaved, RUNS
-times each; the table gives medians and the ratios.
+times each; the table gives medians and the ratios. Both run from bytecode, as installed packages do: pip
+compiled the peer's at install, and this checkout's sources are compiled first (an editable install
+compiles nothing, and PYTHONDONTWRITEBYTECODE, set on some machines, stops Python from caching them).
 
 Input characters: the JSON of each request's `system`, `messages` and `tools`, summed over the run.
 
@@ -131,6 +133,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     python = peer_python()
+    sources = [str(REPO / d) for d in ("orchestrator", "graphs", "tools")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *sources], check=True, capture_output=True)
     rows: dict[str, list[tuple[int, int, float]]] = {"orchestrate": [], "deepagents": []}
     last: dict[str, list[RecordedRequest]] = {}
     with MessagesServer(responder()) as server, tempfile.TemporaryDirectory(prefix="orchestrate-peer-") as tmp:

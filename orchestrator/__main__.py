@@ -1,3 +1,3 @@
-from orchestrator.cli import app
+from orchestrator.cli import main
 
-app()
+main()

@@ -150,13 +150,16 @@ def _item_request(
     chat: list[dict[str, str]], guide: Guide, section: Section, item: str, request: str, s: GenerationSettings
 ) -> dict[str, Any]:
     """One point of a section in its own request: a model asked for a bullet per point of a list skips
-    points, merges them and repeats them back; asked one at a time it answers each."""
+    points, merges them and repeats them back; asked one at a time it answers each. A point that lists
+    options asks for a pick among them: asked only "how it applies", the 1.5B model answered the NaN
+    rerun point with "check the loss at each step" in 2 of 3 runs, naming neither way to rerun."""
     ask = {"design": "what you choose for this request and why",
            "debugging": "how it applies to this problem: what to check or change, and why"}[guide.kind]  # fmt: skip
+    pick = " Name which of the options in parentheses you choose, and why." if _is_choice(item) else ""
     instruction = (
         f'[Next step] {reference_note(guide)}\nYou are writing the section "{section.heading}" of your answer '
-        f"to: {request.strip()[:300]}\nThe point: {item}\nIn one short sentence (at most 25 words), say {ask}. "
-        "Do not repeat the point."
+        f"to: {request.strip()[:300]}\nThe point: {item}\nIn one short sentence (at most 25 words), say {ask}."
+        f"{pick} Do not repeat the point."
     )
     return _request(chat, instruction, ITEM_MAX_TOKENS, s, stop=("\n\n",))
 
@@ -214,6 +217,12 @@ def _options(item: str) -> list[str]:
         body = re.sub(r"^\s*(?:for example|e\.g\.|such as)\s+", "", body, flags=re.IGNORECASE)
         found += [o.strip().lower() for o in _OPTION_SPLIT.split(body) if o.strip()]
     return found if len(found) > 1 else []
+
+
+def _is_choice(item: str) -> bool:
+    """Whether the point asks to choose: options in parentheses joined by "or" ("(5, 10 or 20)"), not a
+    list of parts ("(source, title, date)")."""
+    return bool(_options(item)) and any(re.search(r"\bor\b", group) for group in _OPTIONS.findall(item))
 
 
 def _makes_a_choice(said: str, item: str) -> bool:

@@ -93,14 +93,15 @@ class Change:
     path: str
 
 
-def _tree_of(cwd: Path, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None) -> str:
-    """The tree of the work tree at `cwd` as it is (tracked, untracked, not ignored, and the files `also`
+def _tree_of(
+    repo: pygit2.Repository, *, parent: str | None, also: Sequence[str] = (), index: Path | None = None
+) -> str:
+    """The tree of `repo`'s work tree as it is (tracked, untracked, not ignored, and the files `also`
     names even if ignored), through `index` (kept between calls: git then re-reads only files whose stat
     changed; made from `parent` when missing) or a temporary one. `git add` does the staging, so what is
     ignored and what changed is exactly git's view; the rest happens in process."""
     with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
-        path = index or Path(tmp) / "index"
-        repo = repository(cwd)
+        path, cwd = index or Path(tmp) / "index", Path(repo.workdir)
         if parent and not path.is_file():
             staged = pygit2.Index(str(path))
             staged.read_tree(repo[parent].peel(pygit2.Tree))
@@ -173,7 +174,7 @@ def open_branch(
         top = None
     if top is not None:
         repo = repository(top)  # the user's repository: its index stays untouched (a temporary one)
-        base = _commit(repo, _tree_of(top, parent=(head := _head(repo))), head)
+        base = _commit(repo, _tree_of(repo, parent=(head := _head(repo))), head)
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
         inside = workspace.resolve().relative_to(top)
         branch = BranchWorkspace(call_id, "worktree", str(tree), str(tree / inside), base, ref, str(top), str(home))
@@ -186,7 +187,7 @@ def open_branch(
             )
         _copy(workspace, tree)
         repo = pygit2.init_repository(str(tree), initial_head=f"refs/heads/{ref}")
-        base = _commit(repo, _tree_of(tree, parent=None, index=home / "index"), None)
+        base = _commit(repo, _tree_of(repo, parent=None, index=home / "index"), None)
         repo.references.create(f"refs/heads/{ref}", pygit2.Oid(hex=base))
         branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
     meta.write_text(json.dumps(branch.as_dict()))
@@ -197,14 +198,13 @@ def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
     """Commit the branch's work tree as it is now on its branch, with the files the agent's tools `changed`
     (workspace-relative) even where git ignores them; the new commit, or the branch's last one when the
     tree is as it was (the work is unchanged since the last review)."""
-    root = Path(branch.root)
-    repo = repository(root)
+    repo = repository(Path(branch.root))
     ref = repo.references.get(f"refs/heads/{branch.ref}")
     if ref is None:
         raise GitError(f"branch {branch.ref} is gone from {branch.repo}")
     last = ref.peel(pygit2.Commit)
     also = [branch.prefix + p for p in changed]
-    tree = _tree_of(root, parent=str(last.id), also=also, index=Path(branch.home) / "index")
+    tree = _tree_of(repo, parent=str(last.id), also=also, index=Path(branch.home) / "index")
     if tree == str(last.tree_id):
         return str(last.id)
     commit = _commit(repo, tree, str(last.id))

@@ -151,15 +151,17 @@ def _item_request(
 ) -> dict[str, Any]:
     """One point of a section in its own request: a model asked for a bullet per point of a list skips
     points, merges them and repeats them back; asked one at a time it answers each. A point that lists
-    options asks for a pick among them: asked only "how it applies", the 1.5B model answered the NaN
-    rerun point with "check the loss at each step" in 2 of 3 runs, naming neither way to rerun."""
+    options asks only for a pick among them: asked "how it applies" (and then to pick), the 1.5B model
+    answered the NaN rerun point with "check the learning rate schedule" in 3 of 5 runs, naming neither
+    way to rerun."""
     ask = {"design": "what you choose for this request and why",
            "debugging": "how it applies to this problem: what to check or change, and why"}[guide.kind]  # fmt: skip
-    pick = " Name which of the options in parentheses you choose, and why." if _is_choice(item) else ""
+    if _is_choice(item):
+        ask = "which of the options in parentheses you choose for this request (name it), and why"
     instruction = (
         f'[Next step] {reference_note(guide)}\nYou are writing the section "{section.heading}" of your answer '
         f"to: {request.strip()[:300]}\nThe point: {item}\nIn one short sentence (at most 25 words), say {ask}."
-        f"{pick} Do not repeat the point."
+        " Do not repeat the point."
     )
     return _request(chat, instruction, ITEM_MAX_TOKENS, s, stop=("\n\n",))
 

@@ -88,7 +88,7 @@ async def test_after_the_delegation_each_point_is_answered_in_its_own_step_and_t
     assert all(f'section "{s.heading}"' in a and f"The point: {item}\n" in a
                for (s, item), a in zip(items, asked, strict=True))  # fmt: skip
     # a point that lists options asks for a pick among them; the others do not
-    picks = {item for (_, item), a in zip(items, asked, strict=True) if "Name which of the options" in a}
+    picks = {item for (_, item), a in zip(items, asked, strict=True) if "options in parentheses you choose" in a}
     assert "top-k retrieval (how many passages: 5, 10 or 20)" in picks
     assert not any(p.startswith(("caching", "metadata kept per chunk (source, title, date)")) for p in picks)
     assert picks == {item for _, item in items if re.search(r"\([^()]* or [^()]*\)", item)}

@@ -28,7 +28,7 @@ from typing import Literal
 import pygit2
 
 from orchestrator.errors import RunError
-from orchestrator.isolation.git import GitError, git, git_bytes, is_repository, repository, signature
+from orchestrator.isolation.git import GitError, enclosing_repository, git, git_bytes, repository, signature
 
 __all__ = [
     "SNAPSHOT_CAP_BYTES",
@@ -121,10 +121,10 @@ def _commit(repo: pygit2.Repository, tree: str, parent: str | None) -> str:
     return str(repo.create_commit(None, who, who, "orchestrate: branch state", pygit2.Oid(hex=tree), parents))
 
 
-def _ignored(workspace: Path, top: Path) -> bool:
+def _ignored(workspace: Path, repo: pygit2.Repository) -> bool:
     """Whether git ignores the workspace directory itself (a build or output folder of the repository)."""
-    inside = workspace.resolve().relative_to(top).as_posix()
-    return inside != "." and repository(top).path_is_ignored(inside + "/")
+    inside = workspace.resolve().relative_to(Path(repo.workdir).resolve()).as_posix()
+    return inside != "." and repo.path_is_ignored(inside + "/")
 
 
 def _head(repo: pygit2.Repository) -> str | None:
@@ -169,11 +169,11 @@ def open_branch(
         return BranchWorkspace.of(json.loads(meta.read_text()))
     home.mkdir(parents=True, exist_ok=True)
     tree = home / "tree"
-    top = is_repository(workspace)
-    if top is not None and _ignored(workspace, top):  # git would not see its files: a snapshot sees them
-        top = None
-    if top is not None:
-        repo = repository(top)  # the user's repository: its index stays untouched (a temporary one)
+    repo = enclosing_repository(workspace)
+    if repo is not None and _ignored(workspace, repo):  # git would not see its files: a snapshot sees them
+        repo = None
+    if repo is not None:  # the user's repository: its index stays untouched (a temporary one)
+        top = Path(repo.workdir).resolve()
         base = _commit(repo, _tree_of(repo, parent=(head := _head(repo))), head)
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
         inside = workspace.resolve().relative_to(top)

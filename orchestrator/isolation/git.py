@@ -17,7 +17,7 @@ import pygit2
 
 from orchestrator.errors import RunError
 
-__all__ = ["AUTHOR", "GitError", "git", "git_bytes", "is_repository", "repository", "signature"]
+__all__ = ["AUTHOR", "GitError", "enclosing_repository", "git", "git_bytes", "repository", "signature"]
 
 AUTHOR = ("orchestrate", "orchestrate@localhost")
 """Who the orchestrator's own commits are by (the base of a branch, each reviewed round)."""
@@ -80,12 +80,12 @@ def signature() -> pygit2.Signature:
     return pygit2.Signature(*AUTHOR)
 
 
-def is_repository(path: Path) -> Path | None:
-    """The top of the git work tree `path` is in, or None (not in one, or one git refuses: a bare
-    repository, or one owned by another user)."""
+def enclosing_repository(path: Path) -> pygit2.Repository | None:
+    """The repository whose work tree `path` is in, opened; None when it is in none, or in one git
+    refuses (a bare repository, one owned by another user)."""
     try:
         found = pygit2.discover_repository(str(path))
-        workdir = pygit2.Repository(found).workdir if found else None
+        repo = pygit2.Repository(found) if found else None
     except (pygit2.GitError, KeyError):
         return None
-    return Path(workdir).resolve() if workdir else None
+    return repo if repo is not None and repo.workdir else None

@@ -45,8 +45,7 @@ def _blob(repo: pygit2.Repository, commit: str, path: str) -> bytes | None:
         entry = repo[commit].peel(pygit2.Tree)[path]
     except KeyError:
         return None
-    blob = repo[entry.id]
-    return blob.data if isinstance(blob, pygit2.Blob) else None
+    return entry.data if isinstance(entry, pygit2.Blob) else None
 
 
 def _read(path: Path) -> bytes | None:

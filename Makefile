@@ -17,14 +17,16 @@ $(BIN)/python:
 
 # An editable install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set (CI images) every command
 # would compile these sources again: compile them once, as pip does for an installed wheel.
+COMPILE := $(BIN)/python -m compileall -q orchestrator graphs tools
+
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[graph]'
-	$(BIN)/python -m compileall -q orchestrator graphs tools
+	$(COMPILE)
 	$(BIN)/orchestrate models engine
 
 dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python -m compileall -q orchestrator graphs tools
+	$(COMPILE)
 	$(BIN)/orchestrate models engine
 
 sysdeps:

@@ -8,16 +8,20 @@ whose request has a guide (guides.py) the adapter:
 3. once the delegation came back, answers (`answer_by_sections`): for each of the guide's sections the
    model answers each point of its `Cover:` line in one sentence, one short request per point, shown
    under the point as its label ("- **Top-k retrieval**: ..."); a sentence that only repeats its point is
-   shown as "(not answered)" (`items_unanswered`). Then the adapter states what each delegation did, from
+   shown as "(not answered)" (`items_unanswered`), except at a point that lists options to choose
+   from: there the model is asked again under a grammar that admits only one of them and a reason
+   (`option_picked`). Then the adapter states what each delegation did, from
    its record (the Task result's artifact), and drops sentences that claim otherwise (claims.py:
    `false_claim_removed`).
 
-The headings and labels are the guide's; every word after them is the model's, written for the task.
+The headings and labels are the guide's; every word after them is the model's, written for the task (a
+pick is one of the guide's options, chosen by the model).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,12 +39,14 @@ from orchestrator.tools.permissions import EDIT_TOOLS
 __all__ = [
     "BRIEF_MAX_TOKENS",
     "ITEM_MAX_TOKENS",
+    "PICK_MAX_TOKENS",
     "SECTION_MAX_TOKENS",
     "brief_hint",
     "brief_note",
     "delegation_outcomes",
     "guided_task",
     "item_sentence",
+    "pick_sentence",
     "planned_action",
     "planning_guide",
     "reference_note",
@@ -53,6 +59,9 @@ SECTION_MAX_TOKENS = 140
 """A section whose `Cover:` line is one item: three or four short bullets."""
 ITEM_MAX_TOKENS = 48
 """One point of a section (an item of its `Cover:` line): one sentence."""
+PICK_MAX_TOKENS = 80
+"""A pick among a point's options as JSON: the option and a reason of at most `PICK_WHY_CHARS`."""
+PICK_WHY_CHARS = 150
 
 
 def planning_guide(messages: Sequence[BaseMessage], tools: Sequence[ToolDef]) -> Guide | None:
@@ -180,6 +189,47 @@ _OPENER = re.compile(
 _SENTENCE_END = re.compile(r"[.!?)`\]]$")
 
 
+def _pick_request(
+    chat: list[dict[str, str]], guide: Guide, section: Section, item: str, request: str, s: GenerationSettings
+) -> dict[str, Any]:
+    """A choice point the model's sentence left open (it named no option, or all of them), asked again
+    under a grammar that admits only one of the point's options and a short reason."""
+    instruction = (
+        f'[Next step] {reference_note(guide)}\nYou are writing the section "{section.heading}" of your answer '
+        f"to: {request.strip()[:300]}\nThe point: {item}\nPick the one option that fits this request best, "
+        "and say why in one short sentence."
+    )
+    schema = {
+        "type": "object",
+        "properties": {"choice": {"enum": _option_names(item)}, "why": {"type": "string", "maxLength": PICK_WHY_CHARS}},
+        "required": ["choice", "why"],
+    }
+    last = chat[-1]
+    messages = [*chat[:-1], {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}]
+    return {"messages": messages, "response_format": {"type": "json_object", "schema": schema},
+            "max_tokens": PICK_MAX_TOKENS, "temperature": s.temperature, "repeat_penalty": s.repeat_penalty,
+            "seed": s.seed}  # fmt: skip
+
+
+def pick_sentence(text: str, item: str, *, context: str = "") -> str | None:
+    """The pick's reply rendered as the point's answer ("Resume from the last good checkpoint. Keeps the
+    healthy steps."): the option, then the reason unless it only restates the point. None when the reply
+    names no option (cut before it)."""
+    try:
+        reply = json.loads(text, strict=False)
+    except json.JSONDecodeError:  # cut at max_tokens inside the reason: the option came first
+        found = re.search(r'"choice"\s*:\s*"([^"]*)"', text)
+        reply = {"choice": found.group(1)} if found else {}
+    choice = str(reply.get("choice", "")) if isinstance(reply, dict) else ""
+    if choice not in _option_names(item):
+        return None
+    why = str(reply.get("why") or "").strip()
+    cut = len(why) >= PICK_WHY_CHARS - 1 or why.endswith("\u2026")  # the grammar ended it mid-sentence
+    why = item_sentence(why.rstrip("\u2026"), item, cut=cut, context=f"{context} {choice}") or ""
+    choice = choice[:1].upper() + choice[1:]
+    return f"{choice}. {why}" if why else f"{choice}."
+
+
 def _answer_point(complete: Callable[[dict[str, Any]], Mapping[str, Any]], request: dict[str, Any],
                   item: str, context: str) -> str | None:  # fmt: skip
     response = complete(request)
@@ -211,14 +261,18 @@ _OPTIONS = re.compile(r"\(([^()]*)\)")
 _OPTION_SPLIT = re.compile(r",\s*(?:or\s+)?|\s+or\s+")
 
 
-def _options(item: str) -> list[str]:
-    """The options a point lists in parentheses: "(for images: ResNet-50, ConvNeXt or ViT)"."""
+def _option_names(item: str) -> list[str]:
+    """The options a point lists in parentheses, as written: "(for images: ResNet-50, ConvNeXt or ViT)"."""
     found = []
     for group in _OPTIONS.findall(item):
         body = group.rpartition(":")[2]
         body = re.sub(r"^\s*(?:for example|e\.g\.|such as)\s+", "", body, flags=re.IGNORECASE)
-        found += [o.strip().lower() for o in _OPTION_SPLIT.split(body) if o.strip()]
+        found += [o.strip() for o in _OPTION_SPLIT.split(body) if o.strip()]
     return found if len(found) > 1 else []
+
+
+def _options(item: str) -> list[str]:
+    return [o.lower() for o in _option_names(item)]
 
 
 def _is_choice(item: str) -> bool:
@@ -281,8 +335,14 @@ def sectioned_answer(
     for section in guide.sections:
         if len(section.items) > 1:
             context = f"{section.heading} {request}"
-            said = [_answer_point(complete, _item_request(chat, guide, section, item, request, s), item, context)
-                    for item in section.items]  # fmt: skip
+            said = []
+            for item in section.items:
+                text = _answer_point(complete, _item_request(chat, guide, section, item, request, s), item, context)
+                if text is None and _is_choice(item):
+                    reply = parse_text(complete(_pick_request(chat, guide, section, item, request, s)))
+                    text = pick_sentence(reply, item, context=context)
+                    decisions.append(PolicyDecision("option_picked", f"{item[:60]}: {text or 'no option named'}"))
+                said.append(text)
             lines = [f"- **{item[:1].upper()}{item[1:]}**: {text or '(not answered)'}"
                      for item, text in zip(section.items, said, strict=True)]  # fmt: skip
             if said.count(None):

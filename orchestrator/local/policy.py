@@ -71,9 +71,10 @@ Rule = Literal[
     "false_claim_removed",
     "write_requested",
     "items_unanswered",
+    "option_picked",
 ]
 """`body_orchestration_text` and `write_requested`: see below; `delegate_piece`, `answer_by_sections`,
-`false_claim_removed` and `items_unanswered`: planning.py, the senior's plan."""
+`false_claim_removed`, `items_unanswered` and `option_picked`: planning.py, the senior's plan."""
 Move = Literal["call", "answer", "choose_again"]
 
 

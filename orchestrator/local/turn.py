@@ -234,7 +234,8 @@ def run_turn(
     if reply is None and guide is not None:
 
         def complete(request: dict[str, Any]) -> dict[str, Any]:
-            return _step(engine, "section", request, usage, stop_loops=True)
+            # a pick under a grammar cannot be forced to end; free text can
+            return _step(engine, "section", request, usage, stop_loops="response_format" not in request)
 
         text, dropped = sectioned_answer(complete, chat, guide, messages, settings)
         policy.decisions.extend(dropped)

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from orchestrator import load_agents
 from orchestrator.graphs.prompts import task_tool_schema
 from orchestrator.local.guides import guide_for, load_guides
-from orchestrator.local.planning import BRIEF_MAX_TOKENS, ITEM_MAX_TOKENS, item_sentence
+from orchestrator.local.planning import BRIEF_MAX_TOKENS, ITEM_MAX_TOKENS, PICK_MAX_TOKENS, item_sentence, pick_sentence
 from orchestrator.local.policy import POLICY_KEY
 from tests.support.scripted_llama import READ, WRITE, ScriptedLlama, call, chat_model
 
@@ -132,6 +132,49 @@ def test_a_points_sentence_loses_a_restated_label_and_a_restatement_is_no_answer
     )
     assert item_sentence("To verify the fix, I will watch the norms stay bounded.", "watch gradient norms stay bounded",
                          context="Verifying the fix") is None  # fmt: skip
+
+
+async def test_a_choice_point_left_open_is_asked_again_under_a_grammar_of_its_options() -> None:
+    nan = "our transformer's loss goes NaN after about 1,000 steps: find the cause and fix it"
+    sections = guide_for(nan).sections  # type: ignore[union-attr]
+    items = [item for s in sections for item in s.items]
+    point = next(i for i in items if i.startswith("how to find the first step"))
+    said = [f"Look at tool{n} with batch size 64." for n in range(len(items))]
+    said[items.index(point)] = "Use torch.isfinite or anomaly detection to find the step."  # names both: open
+    picked = '{"choice": "torch.isfinite", "why": "It costs one check per step, cheap enough to leave on."}'
+    said.insert(items.index(point) + 1, picked)
+    llama = ScriptedLlama(*said)
+    came_back = [SystemMessage("You are the senior."), HumanMessage(nan), *_came_back("approved")[2:]]
+    reply = await chat_model(llama).bind_tools([READ, WRITE, TASK_TOOL]).ainvoke(came_back)
+    at = items.index(point) + 1
+    assert llama.steps == ["answer"] * at + ["tool"] + ["answer"] * (len(items) - at)
+    pick = llama.requests[at]
+    assert pick["max_tokens"] == PICK_MAX_TOKENS
+    options = {"enum": ["torch.isfinite", "anomaly detection"]}
+    assert pick["response_format"]["schema"]["properties"]["choice"] == options
+    assert f"The point: {point}\n" in pick["messages"][-1]["content"]
+    text = str(reply.content)
+    answer = "Torch.isfinite. It costs one check per step, cheap enough to leave on."
+    assert f"- **{point[:1].upper()}{point[1:]}**: {answer}" in text
+    rules = [d["rule"] for d in reply.response_metadata[POLICY_KEY]]
+    assert rules == ["answer_by_sections", "option_picked"]
+
+
+def test_a_pick_is_its_option_then_its_reason_and_no_option_is_no_answer() -> None:
+    rerun = "the rerun (resume from the last good checkpoint, or rerun from step 0 with the same seed)"
+    assert pick_sentence('{"choice": "resume from the last good checkpoint", "why": "It keeps the healthy steps."}',
+                         rerun) == "Resume from the last good checkpoint. It keeps the healthy steps."  # fmt: skip
+    # a reason that only restates the point is left out; a reply cut inside the reason keeps its option
+    assert pick_sentence('{"choice": "rerun from step 0 with the same seed", "why": "A rerun from step 0."}',
+                         rerun) == "Rerun from step 0 with the same seed."  # fmt: skip
+    assert pick_sentence('{"choice": "rerun from step 0 with the same seed", "why": "Because it', rerun) == (
+        "Rerun from step 0 with the same seed."
+    )
+    kept = "It keeps the 1,000 healthy steps and the optimizer state."
+    said = f'{{"choice": "resume from the last good checkpoint", "why": "{kept} A rerun from step 0 wastes\u2026"}}'
+    assert pick_sentence(said, rerun) == f"Resume from the last good checkpoint. {kept}"
+    assert pick_sentence('{"choice": "restart', rerun) is None
+    assert pick_sentence('{"choice": "bf16", "why": "Faster."}', rerun) is None
 
 
 async def test_an_unguided_request_keeps_the_plain_protocol() -> None:

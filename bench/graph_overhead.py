@@ -108,15 +108,14 @@ _STORE_METHODS = ("add_event", "add_call", "tool_started", "tool_finished", "sta
 
 def _parts() -> dict[str, list[tuple[Any, str]]]:
     """Each part of a run's overhead: the (owner, attribute) of the functions that do it."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
     from orchestrator.graphs import agent_loop, builder, model_call, review
     from orchestrator.isolation import branch, git, merge
     from orchestrator.ledger import Ledger
     from orchestrator.run_store import RunStore
+    from orchestrator.sqlite_checkpoints import LoopSqliteSaver
 
     return {
-        "checkpoint writes (SQLite)": [(AsyncSqliteSaver, "aput"), (AsyncSqliteSaver, "aput_writes")],
+        "checkpoint writes (SQLite)": [(LoopSqliteSaver, "aput"), (LoopSqliteSaver, "aput_writes")],
         "run records (events, calls, tool journal)": [(RunStore, name) for name in _STORE_METHODS],
         "ledger (budget check, pricing)": [(Ledger, "acheck"), (Ledger, "arecord")],
         "request fingerprint (replay)": [(model_call, "request_fingerprint")],

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self, cast
 
-import aiosqlite
 import structlog
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
@@ -43,6 +41,7 @@ from orchestrator.run_events import RunIssue, issues_of, recordable, replayed
 from orchestrator.run_store import EventLog, RunStatus, keep_lease, open_store, this_owner
 from orchestrator.run_store_pg import PostgresRunStore, postgres_checkpointer
 from orchestrator.secrets import mask_secrets
+from orchestrator.sqlite_checkpoints import sqlite_checkpointer
 from orchestrator.sync_loop import run_sync
 from orchestrator.tools.permissions import PermissionMode, PermissionPolicy
 
@@ -148,12 +147,7 @@ class Orchestrator:
             async with postgres_checkpointer(self.store.target) as pg_saver:
                 yield self._graph.copy(update={"checkpointer": pg_saver})
             return
-        # its own connection, waiting for another writer (a second batch, the run store) instead of failing
-        async with aiosqlite.connect(str(self.store.path), timeout=30) as conn:
-            await conn.execute("PRAGMA busy_timeout = 30000")
-            saver = AsyncSqliteSaver(conn)
-            await saver.setup()
-            await conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at ~1 ms per step
+        with sqlite_checkpointer(self.store.path) as saver:
             yield self._graph.copy(update={"checkpointer": saver})
 
     def _input(self, task: str, agent: str | None) -> RunInput:

@@ -4,8 +4,9 @@ done so far, and `branch_diff` is that work as the review sees it.
 - In a git repository, the branch is a `git worktree` on a new branch `orchestrate/<run>/<call>`, off a
   base commit of the workspace as it is now: HEAD plus the uncommitted and untracked files (ignored ones
   stay out), written through a temporary index, so the user's index, HEAD and config are untouched.
-- Elsewhere, the branch is a snapshot: the workspace copied (reflinks where the filesystem has them) into
-  a git-initialised shadow directory, refused above a size cap.
+- Elsewhere, the branch is a snapshot: the workspace copied (in process when small, else by cp with
+  reflinks where the filesystem has them) into a git-initialised shadow directory, refused above a size
+  cap, and staged in process (no git process runs for it).
 
 Either way the branch is a git repository whose first commit is the base: every diff and merge compares
 against it. Its metadata (`branch.json`, next to the tree) lets a resumed run reopen it instead of making
@@ -114,6 +115,21 @@ def _tree_of(
         return str(pygit2.Index(str(path)).write_tree(repo))
 
 
+def _snapshot_tree(repo: pygit2.Repository, also: Sequence[str] = ()) -> str:
+    """The tree of a snapshot's work tree as it is, staged in process through its own index (kept between
+    rounds, so only files whose stat changed are read again): the repository is ours, with no config,
+    hooks or filters of the user's for `git add` to honour, and libgit2 applies the same ignore rules."""
+    index, root = repo.index, Path(repo.workdir)
+    index.add_all()
+    for gone in [e.path for e in index if not os.path.lexists(root / e.path)]:  # add_all keeps deleted files
+        index.remove(gone)
+    for path in also:
+        if (root / path).is_file():
+            index.add(path)  # even where ignored
+    index.write()
+    return str(index.write_tree())
+
+
 def _commit(repo: pygit2.Repository, tree: str, parent: str | None) -> str:
     """A commit of `tree` on top of `parent`, by the orchestrator (no ref moves)."""
     who = signature()
@@ -146,10 +162,15 @@ def _size(path: Path, cap: int) -> int:
     return total
 
 
-def _copy(source: Path, target: Path) -> None:
-    """The workspace's files into `target`: reflinks where the filesystem clones (cp), else a copy."""
+_IN_PROCESS_COPY_BYTES = 4 << 20
+"""Up to this size a workspace is copied in process; above it, `cp --reflink=auto` pays for its start."""
+
+
+def _copy(source: Path, target: Path, size: int) -> None:
+    """The workspace's files (`size` bytes) into `target`: a small one copied in process, a larger one
+    through cp, with reflinks where the filesystem clones."""
     target.mkdir(parents=True)
-    cp = shutil.which("cp")
+    cp = shutil.which("cp") if size > _IN_PROCESS_COPY_BYTES else None
     if cp is not None:
         done = subprocess.run([cp, "-a", "--reflink=auto", f"{source}/.", str(target)], capture_output=True)
         if done.returncode == 0:
@@ -185,9 +206,9 @@ def open_branch(
                 f"workspace {workspace} holds over {cap >> 20} MiB, the most a branch copies when it is not a git "
                 "repository: make it one (git init) so branches are git worktrees"
             )
-        _copy(workspace, tree)
+        _copy(workspace, tree, size)
         repo = pygit2.init_repository(str(tree), initial_head=f"refs/heads/{ref}")
-        base = _commit(repo, _tree_of(repo, parent=None, index=home / "index"), None)
+        base = _commit(repo, _snapshot_tree(repo), None)
         repo.references.create(f"refs/heads/{ref}", pygit2.Oid(hex=base))
         branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
     meta.write_text(json.dumps(branch.as_dict()))
@@ -204,7 +225,10 @@ def commit_round(branch: BranchWorkspace, changed: Sequence[str] = ()) -> str:
         raise GitError(f"branch {branch.ref} is gone from {branch.repo}")
     last = ref.peel(pygit2.Commit)
     also = [branch.prefix + p for p in changed]
-    tree = _tree_of(repo, parent=str(last.id), also=also, index=Path(branch.home) / "index")
+    if branch.kind == "snapshot":
+        tree = _snapshot_tree(repo, also)
+    else:
+        tree = _tree_of(repo, parent=str(last.id), also=also, index=Path(branch.home) / "index")
     if tree == str(last.tree_id):
         return str(last.id)
     commit = _commit(repo, tree, str(last.id))

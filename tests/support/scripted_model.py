@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import ToolCall
@@ -161,8 +161,21 @@ class ScriptedModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        metadata = dict(run_manager.metadata) if run_manager else {}
-        call = Call(list(messages), list(kwargs.get("tools") or []), kwargs.get("tool_choice"), metadata)
+        return self._answer(messages, run_manager.metadata if run_manager else {}, kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """On the caller's loop, as a real async client answers (LangChain's default runs `_generate` in a
+        worker thread, which would charge a thread hop per call to the graph's overhead)."""
+        return self._answer(messages, run_manager.metadata if run_manager else {}, kwargs)
+
+    def _answer(self, messages: list[BaseMessage], metadata: dict[str, Any], kwargs: dict[str, Any]) -> ChatResult:
+        call = Call(list(messages), list(kwargs.get("tools") or []), kwargs.get("tool_choice"), dict(metadata))
         reply = self._take(call)
         return ChatResult(generations=[ChatGeneration(message=reply.produce(call))])
 

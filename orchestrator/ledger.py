@@ -42,15 +42,25 @@ class Budget:
 class Ledger:
     store: RunStore
     prices: PriceTable
+    on_loop: bool = False
+    """Record a call on the event loop itself, a SQLite write of tens of microseconds: for a local file
+    whose checkpointer never holds the file's lock across an await (the Orchestrator's own). Otherwise
+    (Postgres; a caller's checkpointer; a server's loop, which refuses blocking calls) in a worker thread."""
 
     async def acheck(self, run_id: str, delegation: str, budget: Budget) -> None:
-        """`check` off the event loop (the checkpointer shares the SQLite file and needs the loop to commit);
-        without a cap there is nothing to read."""
-        if budget.max_cost is not None or budget.max_delegation_cost is not None:
+        """`check`, where `on_loop` says; without a cap there is nothing to read."""
+        if budget.max_cost is None and budget.max_delegation_cost is None:
+            return
+        if self.on_loop:
+            self.check(run_id, delegation, budget)
+        else:
             await asyncio.to_thread(self.check, run_id, delegation, budget)
 
     async def arecord(self, run_id: str, call: CallRecord) -> None:
-        await asyncio.to_thread(self.store.add_call, run_id, call)
+        if self.on_loop:
+            self.store.add_call(run_id, call)
+        else:
+            await asyncio.to_thread(self.store.add_call, run_id, call)
 
     def check(self, run_id: str, delegation: str, budget: Budget) -> None:
         """Raise BudgetExceeded if the run or an enclosing delegation (a path "id1/id2/") has used up its cap."""

@@ -128,7 +128,8 @@ class Orchestrator:
         self.owner = this_owner()
         """Who holds the lease of the runs this orchestrator drives (host:pid)."""
         self.store = open_store(db)
-        self.ledger = Ledger(self.store, prices or load_prices())
+        own_sqlite = checkpointer is None and not isinstance(self.store, PostgresRunStore)
+        self.ledger = Ledger(self.store, prices or load_prices(), on_loop=own_sqlite)
         self._graph = build_graph(
             self.agents, provider=provider, workspace=workspace, settings=settings, router=router,
             permissions=self.permissions, ledger=self.ledger,

@@ -196,7 +196,7 @@ _CODE = (".py", ".yaml", ".yml", ".json", ".toml", ".sh", ".cfg")
 async def _main_job(task: str, workspace: Path) -> JobRow:
     orchestrator = Orchestrator(
         load_agents(cwd=workspace, home=workspace),
-        provider=LocalProvider(),
+        provider=LocalProvider.from_env(),  # ORCHESTRATE_LOCAL_SONNET=senior: the 1.5B in both roles
         workspace=workspace,
         permissions=PermissionPolicy(mode="acceptEdits"),
         db=workspace / ".runs.db",
@@ -283,6 +283,8 @@ def main() -> None:
                 f"{r.first_turn_s:>14.2f}{r.warm_turn_s:>13.2f}"
             )
     if args.main_job:
+        provider = LocalProvider.from_env()
+        print(f"\nagents' models: opus -> {provider.role_for('opus')}, sonnet -> {provider.role_for('sonnet')}")
         for task in args.task or list(CHECKLISTS):
             print(f"\nmain job: {task!r}")
             print(f"{'run':<5}{'wall s':>8}{'RSS MB':>8}  {'status':<11}piece verdicts claims clean  covered  notes")

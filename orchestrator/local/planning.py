@@ -187,6 +187,8 @@ _OPENER = re.compile(
 )
 """Filler a small model opens every sentence with ("For the retrieval step, I choose to ...")."""
 _SENTENCE_END = re.compile(r"[.!?)`\]]$")
+_ENUMERATOR = re.compile(r"^(?:(?:i )?choose:? )?\(\d\)\s*", re.IGNORECASE)
+"""An option's number the model puts first ("Choose (1) Resume from ...", "(1) Check ...")."""
 
 
 def _pick_request(
@@ -248,7 +250,9 @@ def item_sentence(text: str, item: str, *, cut: bool = False, context: str = "")
     label, colon, rest = said.partition(":")
     if colon and label.strip() and set(content_terms(label)) <= set(content_terms(item)):
         said = rest.strip()
-    said = _OPENER.sub("", said, count=1).strip()
+    said = _ENUMERATOR.sub("", _OPENER.sub("", said, count=1).strip()).strip()
+    if said.startswith("(") and said.endswith(")") and "(" not in said[1:]:
+        said = said[1:-1].strip()  # "(Resume from the last good checkpoint)"
     if cut and said and not _SENTENCE_END.search(said):
         end = max(said.rfind(". "), said.rfind("; "))
         said = said[: end + 1] if end >= len(said) // 3 else f"{said}…"

@@ -126,6 +126,9 @@ def test_a_points_sentence_loses_a_restated_label_and_a_restatement_is_no_answer
     assert item_sentence("A pretrained ResNet-50 backbone.", backbone) == "A pretrained ResNet-50 backbone."
     assert item_sentence("A pretrained backbone (for images: ResNet-50, ConvNeXt or ViT).", backbone) is None
     assert item_sentence("ResNet-50, ConvNeXt or ViT.", backbone) is None
+    rerun = "the rerun (resume from the last good checkpoint, or rerun from step 0 with the same seed)"
+    for said in ("Choose (1) Resume from the last good checkpoint.", "(Resume from the last good checkpoint)"):
+        assert item_sentence(said, rerun) == "Resume from the last good checkpoint" + ("." if "." in said else "")
     # a list after a colon is kept, as one sentence; words of the section and request are no answer
     assert item_sentence("The likely causes are:\n- lr spikes\n- fp16 overflow", "causes") == (
         "The likely causes are: lr spikes; fp16 overflow"

@@ -32,7 +32,15 @@ from orchestrator.claims import false_claims
 from orchestrator.local.guides import Guide, Section, guide_for
 from orchestrator.local.policy import PolicyDecision
 from orchestrator.local.schema import ToolDef
-from orchestrator.local.steps import ANSWER, MARKERS, GenerationSettings, cut_at_max_tokens, parse_text, request_of
+from orchestrator.local.steps import (
+    ANSWER,
+    MARKERS,
+    GenerationSettings,
+    cut_at_max_tokens,
+    json_request,
+    parse_text,
+    request_of,
+)
 from orchestrator.routing.text import content_terms
 from orchestrator.tools.permissions import EDIT_TOOLS
 
@@ -206,11 +214,7 @@ def _pick_request(
         "properties": {"choice": {"enum": _option_names(item)}, "why": {"type": "string", "maxLength": PICK_WHY_CHARS}},
         "required": ["choice", "why"],
     }
-    last = chat[-1]
-    messages = [*chat[:-1], {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}]
-    return {"messages": messages, "response_format": {"type": "json_object", "schema": schema},
-            "max_tokens": PICK_MAX_TOKENS, "temperature": s.temperature, "repeat_penalty": s.repeat_penalty,
-            "seed": s.seed}  # fmt: skip
+    return json_request(chat, instruction, schema, PICK_MAX_TOKENS, s)
 
 
 def pick_sentence(text: str, item: str, *, context: str = "") -> str | None:

@@ -34,6 +34,7 @@ __all__ = [
     "calls_of",
     "choice_request",
     "cut_at_max_tokens",
+    "json_request",
     "parse_body",
     "parse_choice",
     "parse_text",
@@ -84,11 +85,12 @@ def _sampling(s: GenerationSettings) -> dict[str, Any]:
     return {"temperature": s.temperature, "repeat_penalty": s.repeat_penalty, "seed": s.seed}
 
 
-def _json_request(
-    chat: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, s: GenerationSettings
+def json_request(
+    chat: list[dict[str, str]], instruction: str, schema: dict[str, Any], max_tokens: int, s: GenerationSettings
 ) -> dict[str, Any]:
+    """A step whose reply is JSON under `schema` (llama.cpp's grammar), with its instruction last."""
     return {
-        "messages": chat,
+        "messages": _with_instruction(chat, instruction),
         "response_format": {"type": "json_object", "schema": schema},
         "max_tokens": max_tokens,
         **_sampling(s),
@@ -180,7 +182,7 @@ def choice_request(
         "required": ["action"],
         "additionalProperties": False,
     }
-    return _json_request(_with_instruction(chat, instruction), schema, 24, s)
+    return json_request(chat, instruction, schema, 24, s)
 
 
 def _describe_params(schema: Mapping[str, Any]) -> str:
@@ -203,7 +205,7 @@ def tool_request(chat: list[dict[str, str]], tool: ToolDef, s: GenerationSetting
         f"{facts}[Next step] Call the tool {tool.name}: {_first_line(tool.description, 200)}\n"
         f"Arguments:\n{_describe_params(schema)}\nReply with the JSON arguments only."
     )
-    return _json_request(_with_instruction(chat, instruction), schema, s.tool_max_tokens, s)
+    return json_request(chat, instruction, schema, s.tool_max_tokens, s)
 
 
 _BODY_KEYS = ("content", "prompt")

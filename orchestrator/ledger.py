@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.errors import RunError, UserError
 from orchestrator.pricing import PriceTable, TokenCounts
@@ -49,18 +51,18 @@ class Ledger:
 
     async def acheck(self, run_id: str, delegation: str, budget: Budget) -> None:
         """`check`, where `on_loop` says; without a cap there is nothing to read."""
-        if budget.max_cost is None and budget.max_delegation_cost is None:
-            return
-        if self.on_loop:
-            self.check(run_id, delegation, budget)
-        else:
-            await asyncio.to_thread(self.check, run_id, delegation, budget)
+        if budget.max_cost is not None or budget.max_delegation_cost is not None:
+            await self._store_work(self.check, run_id, delegation, budget)
 
     async def arecord(self, run_id: str, call: CallRecord) -> None:
+        await self._store_work(self.store.add_call, run_id, call)
+
+    async def _store_work(self, work: Callable[..., None], *args: Any) -> None:
+        """`work` on the store, on the loop or in a worker thread, as `on_loop` says."""
         if self.on_loop:
-            self.store.add_call(run_id, call)
+            work(*args)
         else:
-            await asyncio.to_thread(self.store.add_call, run_id, call)
+            await asyncio.to_thread(work, *args)
 
     def check(self, run_id: str, delegation: str, budget: Budget) -> None:
         """Raise BudgetExceeded if the run or an enclosing delegation (a path "id1/id2/") has used up its cap."""

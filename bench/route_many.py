@@ -22,6 +22,7 @@ from orchestrator.routing import Router, build_router
 from orchestrator.routing.data import JUNIOR, SENIOR
 from orchestrator.routing.encoder import default_encoder
 from orchestrator.routing.router import _shipped_semantic_weights
+from orchestrator.routing.semantic import FEATURES
 from orchestrator.routing.train_semantic import corpus_agents
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing"
@@ -130,10 +131,8 @@ def ablations(agents: Mapping[str, AgentSpec], rows: Sequence[dict[str, str]]) -
     """Mix top-1 with one feature's weight set to zero (the others as fitted, not refitted)."""
     base = _shipped_semantic_weights()
     out = {}
-    for i, name in enumerate(("description", "passages", "words", "ml")):
-        feature = list(base.feature)
-        feature[i] = 0.0
-        weights = replace(base, feature=(feature[0], feature[1], feature[2], feature[3]))
+    for i, name in enumerate(FEATURES):
+        weights = replace(base, feature=tuple(0.0 if j == i else w for j, w in enumerate(base.feature)))
         out[f"without_{name}"] = scenario(build_router(agents, semantic=True, semantic_weights=weights), rows)["top1"]
     return out
 

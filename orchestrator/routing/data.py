@@ -39,6 +39,8 @@ LABELLED_FILE = "routing_labelled.jsonl"
 AGENTS_DEV_FILE = "routing_agents_dev.json"
 WEIGHTS_FILE = "routing_weights.json"
 SEMANTIC_FILE = "routing_semantic.json"
+CORPUS_TASKS_FILE = "routing_corpus_tasks.jsonl"
+BODY_DF_FILE = "routing_corpus_df.json"
 
 
 @dataclass(frozen=True)

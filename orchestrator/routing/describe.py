@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from orchestrator.routing.text import content_terms
 
-__all__ = ["TermIndex", "agent_document", "cosine", "document_frequencies"]
+__all__ = ["TermIndex", "Vector", "agent_document", "cosine", "document_frequencies"]
 
 Vector = dict[str, float]
 

@@ -36,7 +36,7 @@ _GENERIC = re.compile(
     r"checklist|when invoked|communication|protocol|progress|integration with|delivery|workflow|"
     r"best practices|excellence|behavioral traits|response approach|example|knowledge base|output|"
     r"deliverables|handoff|hand-off|coordination|context|tool|mcp|purpose|quality standards|"
-    r"key principles|your role|approach|methodology",
+    r"key principles|your role|approach|methodology|how you work|delegat|standards|answering",
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")

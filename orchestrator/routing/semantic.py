@@ -1,14 +1,21 @@
 """Scoring by meaning: which of any number of loaded agents a task belongs to, or none of them.
 
-Each candidate gets a score that is a weighted sum of four similarities between the task and the agent:
+Each candidate gets a score that is a weighted sum of five similarities between the task and the agent:
 
 - `description`: cosine of their sentence vectors (encoder.py) with the agent's description;
 - `passages`: the mean of its two best cosines with the passages of the agent's body (profiles.py);
 - `words`: TF-IDF cosine with its name and description (describe.py): rare shared words ("Terraform",
   "CVAT") that a sentence vector blurs;
-- `ml`: for the bundled pair only, the mean of its three best cosines with our labelled ML tasks
-  (routing_labelled.jsonl, the classifier's training split), which say what the pair's work looks like
-  far better than two descriptions can.
+- `body`: BM25 with the agent's whole file (body.py), where the rare words an agent works with are named;
+- `ml`: for the bundled pair only, how much closer the task is to our labelled ML tasks than to the
+  corpus agents' tasks (the mean of its three best cosines with each; routing_labelled.jsonl's "train"
+  split and routing_corpus_tasks.jsonl), which says what the pair's work looks like far better than two
+  descriptions can.
+
+Sentence cosines are corrected for hubness (CSLS): a vector close to every task (a file's generic
+"production-quality code with tests" line) would win tasks that are no agent's in particular, so each
+agent vector's cosine is lowered by half its mean cosine with its ten nearest reference tasks of other
+agents (CSLS's usual half; the task's own half is the same for every candidate, so it drops out).
 
 The bundled senior-ml-engineer and ml-engineer are one candidate (their features are the better of the
 two's, plus `pair_bias`), split afterwards by the trained two-way classifier (score.py), which keeps the
@@ -22,43 +29,65 @@ the weights are fitted together on many-agent episodes drawn from training agent
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from orchestrator.agent_spec import AgentSpec
-from orchestrator.routing.data import load_labelled
-from orchestrator.routing.describe import TermIndex, agent_document, cosine
-from orchestrator.routing.encoder import Encoder, Matrix
+from orchestrator.routing.body import BodyIndex, CorpusFrequencies, agent_text
+from orchestrator.routing.data import BODY_DF_FILE, CORPUS_TASKS_FILE, data_file, load_labelled
+from orchestrator.routing.describe import TermIndex, Vector, agent_document, cosine
+from orchestrator.routing.encoder import DIMENSION, Encoder, Matrix
 from orchestrator.routing.profiles import AgentProfile, ProfileCache, build_profiles
 from orchestrator.routing.score import ROUTED_CHARS, Scorer, Scores
 from orchestrator.routing.weights import Weights
 
-__all__ = ["FEATURES", "NONE", "SEMANTIC_FORMAT", "Candidates", "SemanticScorer", "SemanticWeights", "candidates"]
+__all__ = [
+    "FEATURES",
+    "HUB_NEIGHBOURS",
+    "NONE",
+    "PAIR_LABEL",
+    "SEMANTIC_FORMAT",
+    "AgentMatch",
+    "Candidates",
+    "Reference",
+    "SemanticScorer",
+    "SemanticWeights",
+    "candidates",
+    "match_agents",
+]
 
-FEATURES = ("description", "passages", "words", "ml")
+FEATURES = ("description", "passages", "words", "body", "ml")
 NONE = "none"
-SEMANTIC_FORMAT = 1
-_PAIR = "ml pair"
+PAIR_LABEL = "ml pair"
+"""The bundled pair as one candidate, and the label of its reference tasks."""
+SEMANTIC_FORMAT = 2
 _EXAMPLES = 3
+HUB_NEIGHBOURS = 10
+_HUB_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class SemanticWeights:
     """The fitted numbers (see the module docstring)."""
 
-    feature: tuple[float, float, float, float]
+    feature: tuple[float, ...]
     """Weights of `FEATURES`, in that order."""
     pair_bias: float
     none: float
     """The "no loaded agent fits" candidate's score."""
     trained_on: Mapping[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if len(self.feature) != len(FEATURES):
+            raise ValueError(f"{len(self.feature)} semantic feature weights, expected {len(FEATURES)}")
+
     def to_json(self) -> str:
         body = {"format": SEMANTIC_FORMAT, **asdict(self)}
-        body["feature"] = [round(x, 6) for x in self.feature]
+        body["feature"] = dict(zip(FEATURES, (round(x, 6) for x in self.feature), strict=True))
         body["pair_bias"], body["none"] = round(self.pair_bias, 6), round(self.none, 6)
         return json.dumps(body, sort_keys=True, indent=0) + "\n"
 
@@ -67,14 +96,65 @@ class SemanticWeights:
         raw: dict[str, Any] = json.loads(text)
         if raw.get("format") != SEMANTIC_FORMAT:
             raise ValueError(f"semantic routing weights format {raw.get('format')!r}, expected {SEMANTIC_FORMAT}")
-        f = raw["feature"]
-        return cls((f[0], f[1], f[2], f[3]), raw["pair_bias"], raw["none"], raw["trained_on"])
+        feature = raw["feature"]
+        if sorted(feature) != sorted(FEATURES):
+            raise ValueError(f"semantic routing weights for {sorted(feature)}, expected {sorted(FEATURES)}")
+        return cls(tuple(float(feature[f]) for f in FEATURES), raw["pair_bias"], raw["none"], raw["trained_on"])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Labelled tasks, encoded: our ML tasks (label `PAIR_LABEL`) and the corpus agents' tasks."""
+
+    vectors: Matrix
+    labels: tuple[str, ...]
+
+    def without(self, keep: np.ndarray) -> Reference:
+        return Reference(self.vectors[keep], tuple(label for label, k in zip(self.labels, keep, strict=True) if k))
+
+    @cached_property
+    def _is_pair(self) -> np.ndarray:
+        return np.array([label == PAIR_LABEL for label in self.labels], bool)
+
+    def of(self, pair: bool) -> Matrix:
+        """The pair's examples (`pair`) or every other agent's tasks."""
+        return np.asarray(self.vectors[self._is_pair == pair], np.float32)
+
+
+@dataclass(frozen=True)
+class AgentMatch:
+    """What a task is compared with for one agent: its profile, each profile vector's hubness, and its
+    description's TF-IDF vector."""
+
+    profile: AgentProfile
+    hubness: np.ndarray
+    document: Vector
+
+
+def hubness(vectors: Matrix, reference: Reference, own: str) -> np.ndarray:
+    """Per agent vector, the mean cosine with its nearest reference tasks that are not the agent's own."""
+    others = reference.vectors[np.array([label != own for label in reference.labels], bool)]
+    if not len(others):
+        return np.zeros(len(vectors), np.float32)
+    sims = vectors @ others.T
+    k = min(HUB_NEIGHBOURS, sims.shape[1])
+    return np.asarray(-np.sort(-sims, axis=1)[:, :k].mean(1), np.float32)
+
+
+def match_agents(profiles: Mapping[str, AgentProfile], index: TermIndex, agents: Mapping[str, AgentSpec],
+                 pair: Sequence[str], reference: Reference) -> dict[str, AgentMatch]:  # fmt: skip
+    out = {}
+    for name, profile in profiles.items():
+        own = PAIR_LABEL if name in pair else name
+        document = index.vector(agent_document(name, agents[name].description))
+        out[name] = AgentMatch(profile, hubness(profile.vectors, reference, own), document)
+    return out
 
 
 @dataclass(frozen=True)
 class Candidates:
     """The similarities of one task to each candidate: `names[i]` has `features[i]`; the pair, when
-    loaded, is `_PAIR`. `best_passage[i]` is the passage that matched best (for the reason)."""
+    loaded, is `PAIR_LABEL`. `best_passage[i]` is the passage that matched best (for the reason)."""
 
     names: tuple[str, ...]
     features: Matrix
@@ -82,34 +162,42 @@ class Candidates:
     is_pair: tuple[bool, ...]
 
 
+def _top_mean(sims: np.ndarray, k: int) -> float:
+    return float(np.sort(sims)[-k:].mean()) if len(sims) else 0.0
+
+
 def candidates(
-    vec: Matrix, words: dict[str, float], profiles: Mapping[str, AgentProfile],
-    documents: Mapping[str, dict[str, float]], pair: tuple[str, ...], examples: Matrix,
+    vec: Matrix, words: Vector, body: Mapping[str, float], agents: Mapping[str, AgentMatch],
+    pair: tuple[str, ...], reference: Reference,
 ) -> Candidates:  # fmt: skip
-    """The features of every candidate for one task vector (`vec`, unit) and its TF-IDF vector (`words`)."""
+    """The features of every candidate for one task: its unit sentence vector `vec`, TF-IDF vector `words`
+    and BM25 scores `body` (by agent name)."""
     rows: dict[str, tuple[np.ndarray, str]] = {}
-    for name, profile in profiles.items():
-        sims = profile.vectors @ vec
-        body = np.sort(sims[1:])[::-1][:2] if len(sims) > 1 else sims[:1]
+    for name, agent in agents.items():
+        sims = agent.profile.vectors @ vec - _HUB_SHARE * agent.hubness
+        passages = np.sort(sims[1:])[::-1][:2] if len(sims) > 1 else sims[:1]
         best = int(np.argmax(sims))
-        feats = np.array([sims[0], body.mean(), cosine(words, documents[name]), 0.0], np.float32)
-        rows[name] = (feats, profile.passages[best])
-    names, feats_out, passages, is_pair = [], [], [], []
+        feats = np.array([sims[0], passages.mean(), cosine(words, agent.document), body[name], 0.0], np.float32)
+        rows[name] = (feats, agent.profile.passages[best])
+    names, feats_out, passages_out, is_pair = [], [], [], []
     for name, (feats, passage) in rows.items():
         if name not in pair:
             names.append(name)
             feats_out.append(feats)
-            passages.append(passage)
+            passages_out.append(passage)
             is_pair.append(False)
     if pair:
         best_member = max(pair, key=lambda n: float(rows[n][0][:2].max()))
         merged = np.max([rows[n][0] for n in pair], axis=0)
-        merged[3] = float(np.sort(examples @ vec)[-_EXAMPLES:].mean()) if len(examples) else 0.0
-        names.append(_PAIR)
+        merged[-1] = _top_mean(reference.of(pair=True) @ vec, _EXAMPLES) - _top_mean(
+            reference.of(pair=False) @ vec, _EXAMPLES
+        )
+        names.append(PAIR_LABEL)
         feats_out.append(merged)
-        passages.append(rows[best_member][1])
+        passages_out.append(rows[best_member][1])
         is_pair.append(True)
-    return Candidates(tuple(names), np.array(feats_out, np.float32), tuple(passages), tuple(is_pair))
+    features = np.array(feats_out, np.float32).reshape(len(names), len(FEATURES))
+    return Candidates(tuple(names), features, tuple(passages_out), tuple(is_pair))
 
 
 def softmax_with_none(c: Candidates, w: SemanticWeights) -> tuple[np.ndarray, float]:
@@ -124,6 +212,21 @@ def softmax_with_none(c: Candidates, w: SemanticWeights) -> tuple[np.ndarray, fl
 def pair_examples() -> list[str]:
     """The labelled ML tasks the pair's `ml` feature compares with (the classifier's training split)."""
     return [t.task for t in load_labelled() if t.split == "train"]
+
+
+def corpus_tasks() -> list[tuple[str, str]]:
+    """(task, agent) for the corpus agents' training tasks (routing_corpus_tasks.jsonl)."""
+    with data_file(CORPUS_TASKS_FILE).open(encoding="utf-8") as handle:
+        return [(r["task"], r["label"]) for r in map(json.loads, handle) if r]
+
+
+def reference_texts() -> tuple[list[str], tuple[str, ...]]:
+    examples, corpus = pair_examples(), corpus_tasks()
+    return [*examples, *(t for t, _ in corpus)], (*(PAIR_LABEL for _ in examples), *(label for _, label in corpus))
+
+
+def corpus_frequencies() -> CorpusFrequencies:
+    return CorpusFrequencies.from_json(data_file(BODY_DF_FILE).read_text(encoding="utf-8"))
 
 
 class SemanticScorer:
@@ -141,14 +244,12 @@ class SemanticScorer:
         self._encoder = encoder
         self._index = TermIndex(word_weights.idf, word_weights.idf_unseen)
         self._pair = tuple(name for name in word_weights.labels if name in agents)
-        self._profiles = build_profiles(agents, encoder.encode, cache)
-        self._documents = {n: self._index.vector(agent_document(n, s.description)) for n, s in agents.items()}
-        examples = pair_examples()
-        self._examples = (
-            (cache.vectors(examples, encoder.encode) if cache else encoder.encode(examples))
-            if self._pair
-            else np.zeros((0, 384), np.float32)
-        )
+        texts, labels = reference_texts()
+        vectors = cache.vectors(texts, encoder.encode) if cache else encoder.encode(texts)
+        self._reference = Reference(vectors.reshape(len(texts), DIMENSION), labels)
+        profiles = build_profiles(agents, encoder.encode, cache)
+        self._agents = match_agents(profiles, self._index, agents, self._pair, self._reference)
+        self._body = BodyIndex(corpus_frequencies(), {n: agent_text(n, s) for n, s in agents.items()})
         self._pair_scorer = (
             Scorer(word_weights, {n: agents[n] for n in self._pair}, default_agent) if self._pair else None
         )
@@ -156,8 +257,8 @@ class SemanticScorer:
     def score(self, task: str) -> Scores:
         task = task[:ROUTED_CHARS]
         vec = self._encoder.encode_one(task)
-        c = candidates(vec, self._index.vector(task), self._profiles, self._documents, self._pair,
-                       self._examples)  # fmt: skip
+        c = candidates(vec, self._index.vector(task), self._body.scores(task), self._agents, self._pair,
+                       self._reference)  # fmt: skip
         probs, none = softmax_with_none(c, self._w)
         out: dict[str, float] = {}
         matched: dict[str, str] = {}

@@ -12,11 +12,17 @@ Training data, none of it from the held-out agents (tests/data/routing/corpus_sp
   user's task would, so fitting on them overrates `ml`;
 - `routing_off_topic.jsonl`: greetings, chit-chat and non-engineering questions, labelled "none".
 
+It also writes orchestrator/data/routing_corpus_df.json, the word document frequencies of the corpus
+files on the training side (body.py).
+
 Each task becomes several episodes: the agents "loaded" are its own plus a random draw of other training
 agents (4, 19, 49 or 79 of them; with or without our pair), so the weights are fitted for any number of
-agents. Six numbers are fitted by maximum likelihood of a softmax over the episode's candidates and
-"none" (a conditional logit, the softmax's temperature folded into the weights), which is what makes the
-probabilities calibrated. Deterministic: a fixed seed and order.
+agents. The task is compared as a new one would be: it and its own agent's tasks are left out of the
+reference tasks (hubness and the `ml` contrast). Seven numbers (five feature weights, the pair's bias,
+the "none" score) are fitted by maximum likelihood of a softmax over the episode's candidates and "none"
+(a conditional logit, the softmax's temperature folded into the weights), which is what makes the
+probabilities calibrated. Every agent or pair episode weighs the same, and the off-topic ones together a
+third. Deterministic: a fixed seed and order.
 """
 
 from __future__ import annotations
@@ -25,25 +31,46 @@ import argparse
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.loader import bundled_agents_dir, parse_agent_file
-from orchestrator.routing.data import JUNIOR, SEMANTIC_FILE, SENIOR, data_file, load_labelled
-from orchestrator.routing.describe import TermIndex, agent_document
+from orchestrator.routing.body import BodyIndex, CorpusFrequencies, agent_text
+from orchestrator.routing.data import (
+    BODY_DF_FILE,
+    CORPUS_TASKS_FILE,
+    JUNIOR,
+    SEMANTIC_FILE,
+    SENIOR,
+    data_file,
+    load_labelled,
+)
+from orchestrator.routing.describe import TermIndex
 from orchestrator.routing.encoder import Encoder, Matrix, default_encoder
-from orchestrator.routing.profiles import AgentProfile, build_profiles
-from orchestrator.routing.semantic import NONE, Candidates, SemanticWeights, candidates, pair_examples
+from orchestrator.routing.profiles import build_profiles
+from orchestrator.routing.semantic import (
+    FEATURES,
+    HUB_NEIGHBOURS,
+    NONE,
+    PAIR_LABEL,
+    Candidates,
+    Reference,
+    SemanticWeights,
+    candidates,
+    corpus_frequencies,
+    match_agents,
+    reference_texts,
+)
 from orchestrator.routing.weights import Weights, load_weights
 
 __all__ = ["Episode", "Task", "corpus_agents", "fit", "load_tasks", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_SPLIT = ROOT / "tests" / "data" / "routing" / "corpus_split.json"
-CORPUS_TASKS = "routing_corpus_tasks.jsonl"
+CORPUS_DIR = ROOT / "tests" / "data" / "agent-corpus"
 OFF_TOPIC = "routing_off_topic.jsonl"
 PAIR = (SENIOR, JUNIOR)
 SEED = 19
@@ -52,6 +79,8 @@ OTHERS = (4, 19, 49, 79)
 _STEPS = 3000
 _LEARNING_RATE = 0.05
 _L2 = 1e-3
+_NONE_SHARE = 1 / 3
+"""The off-topic episodes' share of the fit: they are few, and "no agent fits" must be learnt."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +112,7 @@ def bundled_pair() -> dict[str, AgentSpec]:
 def load_tasks() -> list[Task]:
     """Every training task, in file order."""
     rows: list[Task] = []
-    for name in (CORPUS_TASKS, OFF_TOPIC):
+    for name in (CORPUS_TASKS_FILE, OFF_TOPIC):
         with data_file(name).open(encoding="utf-8") as handle:
             rows += [Task(r["task"], r.get("label", NONE)) for r in map(json.loads, handle) if r]
     rows += [Task(t.task, t.label) for t in load_labelled() if t.split == "calib"]
@@ -91,21 +120,47 @@ def load_tasks() -> list[Task]:
 
 
 class Featurizer:
-    """Features of a task against any subset of a fixed pool of agents (profiles encoded once)."""
+    """Features of a task against any subset of a fixed pool of agents (profiles encoded once).
 
-    def __init__(self, agents: Mapping[str, AgentSpec], word_weights: Weights, encoder: Encoder) -> None:
+    The reference tasks hold the training tasks themselves: a task is compared as a user's new task would
+    be, with itself and its own agent's tasks left out of every agent's hubness and of the `ml` contrast."""
+
+    def __init__(self, agents: Mapping[str, AgentSpec], word_weights: Weights, encoder: Encoder,
+                 reference: Reference) -> None:  # fmt: skip
         self.index = TermIndex(word_weights.idf, word_weights.idf_unseen)
-        self.profiles: dict[str, AgentProfile] = build_profiles(agents, encoder.encode, None)
-        self.documents = {n: self.index.vector(agent_document(n, s.description)) for n, s in agents.items()}
+        self.reference = reference
+        profiles = build_profiles(agents, encoder.encode, None)
+        self.agents = match_agents(profiles, self.index, agents, PAIR, reference)
+        self.body = BodyIndex(corpus_frequencies(), {n: agent_text(n, s) for n, s in agents.items()})
+        labels = np.array(reference.labels)
+        self._nearest: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, agent in self.agents.items():  # each vector's nearest other-agent tasks, one spare
+            own = PAIR_LABEL if name in PAIR else name
+            sims = np.where(labels[None, :] == own, -np.inf, agent.profile.vectors @ reference.vectors.T)
+            order = np.argsort(-sims, axis=1)[:, : HUB_NEIGHBOURS + 1]
+            self._nearest[name] = (order, np.take_along_axis(sims, order, 1))
 
-    def candidates(self, vec: Matrix, text: str, loaded: Sequence[str], examples: Matrix) -> Candidates:
-        profiles = {n: self.profiles[n] for n in loaded}
-        pair = tuple(n for n in PAIR if n in profiles)
-        return candidates(vec, self.index.vector(text), profiles, self.documents, pair, examples)
+    def candidates(self, vec: Matrix, text: str, label: str, loaded: Sequence[str]) -> Candidates:
+        itself = self.reference.vectors @ vec > 0.9999
+        agents = {n: replace(self.agents[n], hubness=self._hubness(n, itself)) for n in loaded}
+        pair = tuple(n for n in PAIR if n in agents)
+        own = PAIR_LABEL if label in PAIR else label
+        keep = ~itself & ((np.array(self.reference.labels) != own) | (own == PAIR_LABEL))
+        return candidates(vec, self.index.vector(text), self.body.scores(text), agents, pair,
+                          self.reference.without(keep))  # fmt: skip
+
+    def _hubness(self, name: str, itself: np.ndarray) -> np.ndarray:
+        order, sims = self._nearest[name]
+        if not itself.any():
+            return np.asarray(sims[:, :HUB_NEIGHBOURS].mean(1), np.float32)
+        skip = np.isin(order, np.flatnonzero(itself))
+        kept = np.where(skip, np.nan, sims)
+        first = np.argsort(np.isnan(kept), axis=1, kind="stable")[:, :HUB_NEIGHBOURS]
+        return np.asarray(np.take_along_axis(kept, first, 1).mean(1), np.float32)
 
 
 def episodes(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer, pool: Sequence[str],
-             examples: Matrix, rng: random.Random) -> list[Episode]:  # fmt: skip
+             rng: random.Random) -> list[Episode]:  # fmt: skip
     out = []
     for task, vec in zip(tasks, vectors, strict=True):
         own = [] if task.label in (NONE, *PAIR) else [task.label]
@@ -113,15 +168,10 @@ def episodes(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer, poo
             drawn = rng.sample([n for n in pool if n not in own], others)
             with_pair = task.label in PAIR or rng.random() < 0.5
             loaded = own + drawn + (list(PAIR) if with_pair else [])
-            c = featurizer.candidates(vec, task.text, loaded, _without(examples, vec))
+            c = featurizer.candidates(vec, task.text, task.label, loaded)
             target = len(c.names) if task.label == NONE else c.names.index(_candidate(task.label, c))
             out.append(Episode(c.features, np.array(c.is_pair), target))
     return out
-
-
-def _without(examples: Matrix, vec: Matrix) -> Matrix:
-    """The examples less the task itself (a pair task is one of them: it must not find itself)."""
-    return examples[examples @ vec < 0.9999]
 
 
 def _candidate(label: str, c: Candidates) -> str:
@@ -130,16 +180,19 @@ def _candidate(label: str, c: Candidates) -> str:
     return label
 
 
+_WIDTH = len(FEATURES) + 2
+
+
 def design(train: Sequence[Episode]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, mask, target): every episode's candidates as rows of (4 features, is-pair, is-none), padded."""
+    """(X, mask, target): every episode's candidates as rows of (features, is-pair, is-none), padded."""
     width = max(len(e.features) for e in train) + 1
-    x = np.zeros((len(train), width, 6))
+    x = np.zeros((len(train), width, _WIDTH))
     mask = np.zeros((len(train), width), bool)
     for i, e in enumerate(train):
         n = len(e.features)
-        x[i, :n, :4] = e.features
-        x[i, :n, 4] = e.is_pair
-        x[i, n, 5] = 1.0
+        x[i, :n, : len(FEATURES)] = e.features
+        x[i, :n, -2] = e.is_pair
+        x[i, n, -1] = 1.0
         mask[i, : n + 1] = True
     return x, mask, np.array([e.target if e.target < len(e.features) else len(e.features) for e in train])
 
@@ -151,19 +204,19 @@ def probabilities(theta: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndar
 
 
 def fit(train: Sequence[Episode], *, steps: int = _STEPS) -> np.ndarray:
-    """θ = (4 feature weights, pair bias, none score) maximising the episodes' log-likelihood, with every
-    label kind ("an agent", "the pair", "none") weighted equally (Adam, full batch)."""
+    """θ = (feature weights, pair bias, none score) maximising the episodes' log-likelihood, every
+    episode weighted equally (Adam, full batch; L2 on all but the none score)."""
     x, mask, target = design(train)
     rows = np.arange(len(train))
-    kinds = ["none" if x[i, t, 5] else "pair" if x[i, t, 4] else "agent" for i, t in enumerate(target)]
-    share = {k: kinds.count(k) for k in set(kinds)}
-    weight = np.array([1.0 / (len(share) * share[k]) for k in kinds])
-    theta = np.array([10.0, 10.0, 1.0, 1.0, 0.0, 3.0])
+    is_none = x[rows, target, -1] == 1.0
+    weight = np.where(is_none, _NONE_SHARE / is_none.sum(), (1 - _NONE_SHARE) / (~is_none).sum())
+    theta = np.array([10.0, 10.0, 1.0, 1.0, 1.0, 0.0, 3.0])
+    penalty = _L2 * np.append(np.ones(_WIDTH - 1), 0.0)
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     for step in range(1, steps + 1):
         p = probabilities(theta, x, mask)
         expected = np.einsum("ec,ecf->ef", p, x)
-        grad = -(weight[:, None] * (x[rows, target] - expected)).sum(0) + _L2 * theta * np.array([1, 1, 1, 1, 1, 0])
+        grad = -(weight[:, None] * (x[rows, target] - expected)).sum(0) + penalty * theta
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         theta -= _LEARNING_RATE * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
@@ -171,29 +224,45 @@ def fit(train: Sequence[Episode], *, steps: int = _STEPS) -> np.ndarray:
 
 
 def weights_from(theta: np.ndarray, trained_on: Mapping[str, int]) -> SemanticWeights:
-    f = [float(x) for x in theta[:4]]
-    return SemanticWeights((f[0], f[1], f[2], f[3]), float(theta[4]), float(theta[5]), dict(trained_on))
+    n = len(FEATURES)
+    return SemanticWeights(tuple(float(x) for x in theta[:n]), float(theta[n]), float(theta[n + 1]), dict(trained_on))
+
+
+def count_corpus_words(split: Path = CORPUS_SPLIT) -> CorpusFrequencies:
+    """Word document frequencies over the agent corpus's files, the held-out agents' left out."""
+    heldout = {ROOT / p for p in json.loads(split.read_text(encoding="utf-8"))["heldout"].values()}
+    texts = []
+    for path in sorted(CORPUS_DIR.rglob("*.md")):
+        if path in heldout or path.name == "README.md":
+            continue
+        spec = parse_agent_file(path)[0]
+        texts.append(agent_text(spec.name, spec))
+    return CorpusFrequencies.count(texts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
+    frequencies = count_corpus_words()
+    data_file(BODY_DF_FILE).write_text(frequencies.to_json(), encoding="utf-8")
+    print(f"wrote {data_file(BODY_DF_FILE)}: {frequencies.documents} files, {len(frequencies.df)} words")
     encoder = default_encoder()
     word_weights = load_weights(data_file("routing_weights.json"))
     pool_agents = corpus_agents("train")
-    featurizer = Featurizer({**pool_agents, **bundled_pair()}, word_weights, encoder)
+    texts, labels = reference_texts()
+    reference = Reference(encoder.encode(texts), labels)
+    featurizer = Featurizer({**pool_agents, **bundled_pair()}, word_weights, encoder, reference)
     tasks = load_tasks()
     vectors = encoder.encode([t.text for t in tasks])
-    examples = encoder.encode(pair_examples())
-    train = episodes(tasks, vectors, featurizer, sorted(pool_agents), examples, random.Random(SEED))
+    train = episodes(tasks, vectors, featurizer, sorted(pool_agents), random.Random(SEED))
     theta = fit(train)
-    labels = [t.label for t in tasks]
-    kinds = {"agent tasks": sum(label not in (NONE, *PAIR) for label in labels), "off-topic": labels.count(NONE),
-             "pair tasks": sum(label in PAIR for label in labels), "agents": len(pool_agents),
-             "episodes": len(train)}  # fmt: skip
+    task_labels = [t.label for t in tasks]
+    kinds = {"agent tasks": sum(label not in (NONE, *PAIR) for label in task_labels),
+             "off-topic": task_labels.count(NONE), "pair tasks": sum(label in PAIR for label in task_labels),
+             "agents": len(pool_agents), "episodes": len(train)}  # fmt: skip
     weights = weights_from(theta, kinds)
     data_file(SEMANTIC_FILE).write_text(weights.to_json(), encoding="utf-8")
-    fitted = dict(zip(("description", "passages", "words", "ml", "pair", "none"), theta.round(3), strict=True))
+    fitted = dict(zip((*FEATURES, "pair", "none"), theta.round(3), strict=True))
     print(f"wrote {data_file(SEMANTIC_FILE)}: {fitted}")
     return 0
 

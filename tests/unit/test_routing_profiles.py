@@ -37,6 +37,12 @@ ETL/ELT development:
 ```python
 print("code is not a passage")
 ```
+
+## How you work
+- Pin down the goal first, compare two approaches and write the trade-offs down
+
+## Delegating
+- Hand well-specified pieces to the junior agent and review what comes back
 """
 
 

@@ -116,9 +116,10 @@ class Reference:
     def _is_pair(self) -> np.ndarray:
         return np.array([label == PAIR_LABEL for label in self.labels], bool)
 
-    def of(self, pair: bool) -> Matrix:
-        """The pair's examples (`pair`) or every other agent's tasks."""
-        return np.asarray(self.vectors[self._is_pair == pair], np.float32)
+    def ml_contrast(self, vec: Matrix) -> float:
+        """How much closer a task is to its nearest pair examples than to its nearest other agents' tasks."""
+        sims = self.vectors @ vec
+        return _top_mean(sims[self._is_pair], _EXAMPLES) - _top_mean(sims[~self._is_pair], _EXAMPLES)
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,7 @@ def candidates(
     if pair:
         best_member = max(pair, key=lambda n: float(rows[n][0][:2].max()))
         merged = np.max([rows[n][0] for n in pair], axis=0)
-        merged[-1] = _top_mean(reference.of(pair=True) @ vec, _EXAMPLES) - _top_mean(
-            reference.of(pair=False) @ vec, _EXAMPLES
-        )
+        merged[-1] = reference.ml_contrast(vec)
         names.append(PAIR_LABEL)
         feats_out.append(merged)
         passages_out.append(rows[best_member][1])

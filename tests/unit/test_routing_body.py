@@ -70,11 +70,13 @@ def test_a_vector_near_every_task_is_a_hub_and_the_agents_own_tasks_do_not_count
     assert copy < hubness(tasks[:1], reference, own="b")[0]
 
 
-def test_the_pair_label_marks_our_examples_apart_from_the_corpus_tasks() -> None:
-    vectors = np.eye(3, DIMENSION, dtype=np.float32)
-    reference = Reference(vectors, (PAIR_LABEL, "data-engineer", PAIR_LABEL))
-    assert reference.of(pair=True).tolist() == vectors[[0, 2]].tolist()
-    assert reference.of(pair=False).tolist() == vectors[[1]].tolist()
+def test_the_ml_contrast_is_nearness_to_our_examples_less_nearness_to_other_agents_tasks() -> None:
+    vectors = np.eye(8, DIMENSION, dtype=np.float32)
+    labels = (PAIR_LABEL, PAIR_LABEL, PAIR_LABEL, "data-engineer", "data-engineer", "data-engineer", "x", "y")
+    reference = Reference(vectors, labels)
+    near_ours = _unit(vectors[0] + vectors[1] + vectors[2] + 0.5 * vectors[3])
+    assert reference.ml_contrast(near_ours) == pytest.approx((3 - 0.5) / 3 / float(np.linalg.norm([1, 1, 1, 0.5])))
+    assert reference.ml_contrast(_unit(vectors[3] + vectors[4])) < 0 < reference.ml_contrast(vectors[0])
 
 
 def test_weights_name_their_features_and_refuse_another_set() -> None:

@@ -132,22 +132,26 @@ class Featurizer:
         profiles = build_profiles(agents, encoder.encode, None)
         self.agents = match_agents(profiles, self.index, agents, PAIR, reference)
         self.body = BodyIndex(corpus_frequencies(), {n: agent_text(n, s) for n, s in agents.items()})
-        labels = np.array(reference.labels)
+        self._labels = np.array(reference.labels)
         self._nearest: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, agent in self.agents.items():  # each vector's nearest other-agent tasks, one spare
             own = PAIR_LABEL if name in PAIR else name
-            sims = np.where(labels[None, :] == own, -np.inf, agent.profile.vectors @ reference.vectors.T)
+            sims = np.where(self._labels[None, :] == own, -np.inf, agent.profile.vectors @ reference.vectors.T)
             order = np.argsort(-sims, axis=1)[:, : HUB_NEIGHBOURS + 1]
             self._nearest[name] = (order, np.take_along_axis(sims, order, 1))
 
-    def candidates(self, vec: Matrix, text: str, label: str, loaded: Sequence[str]) -> Candidates:
+    def candidates(self, vec: Matrix, text: str, label: str, loads: Sequence[Sequence[str]]) -> list[Candidates]:
+        """The task's candidates for each set of loaded agents (what depends on the task alone, once)."""
         itself = self.reference.vectors @ vec > 0.9999
-        agents = {n: replace(self.agents[n], hubness=self._hubness(n, itself)) for n in loaded}
-        pair = tuple(n for n in PAIR if n in agents)
         own = PAIR_LABEL if label in PAIR else label
-        keep = ~itself & ((np.array(self.reference.labels) != own) | (own == PAIR_LABEL))
-        return candidates(vec, self.index.vector(text), self.body.scores(text), agents, pair,
-                          self.reference.without(keep))  # fmt: skip
+        reference = self.reference.without(~itself & ((self._labels != own) | (own == PAIR_LABEL)))
+        words, body = self.index.vector(text), self.body.scores(text)
+        agents = {n: replace(a, hubness=self._hubness(n, itself)) for n, a in self.agents.items()}
+        out = []
+        for loaded in loads:
+            pair = tuple(n for n in PAIR if n in loaded)
+            out.append(candidates(vec, words, body, {n: agents[n] for n in loaded}, pair, reference))
+        return out
 
     def _hubness(self, name: str, itself: np.ndarray) -> np.ndarray:
         order, sims = self._nearest[name]
@@ -164,11 +168,12 @@ def episodes(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer, poo
     out = []
     for task, vec in zip(tasks, vectors, strict=True):
         own = [] if task.label in (NONE, *PAIR) else [task.label]
+        loads = []
         for others in OTHERS:
             drawn = rng.sample([n for n in pool if n not in own], others)
             with_pair = task.label in PAIR or rng.random() < 0.5
-            loaded = own + drawn + (list(PAIR) if with_pair else [])
-            c = featurizer.candidates(vec, task.text, task.label, loaded)
+            loads.append(own + drawn + (list(PAIR) if with_pair else []))
+        for c in featurizer.candidates(vec, task.text, task.label, loads):
             target = len(c.names) if task.label == NONE else c.names.index(_candidate(task.label, c))
             out.append(Episode(c.features, np.array(c.is_pair), target))
     return out

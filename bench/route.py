@@ -6,7 +6,8 @@
     .venv/bin/python bench/route.py --many    # also: held-out corpus agents (bench/route_many.py), by meaning
                                               # and by words; needs `orchestrate models pull router`
 
-Latency is timed on one pinned core, `Router.route` per task (no model calls), after one warm-up pass.
+Latency is timed on one pinned core (`--cores 2`: two), `Router.route` per task (no model calls), after
+one warm-up pass.
 Cost assumes the prices and token counts printed with the figures.
 """
 
@@ -229,7 +230,8 @@ def measure(dev: bool, threshold: float, semantic: bool) -> dict[str, Any]:
 
 
 def print_table(result: Mapping[str, Any]) -> None:
-    print(f"router bench: {result['data']}; scoring {result['scoring']}; threshold {result['threshold']}")
+    print(f"router bench: {result['data']}; scoring {result['scoring']}; threshold {result['threshold']}; "
+          f"{result['cores']} core(s)")  # fmt: skip
     first, warm = result["build_ms_first"], result["build_ms_warm"]
     print(f"  build_router: {first:.1f} ms first (loads weights), {warm:.2f} ms after")
     print(f"  route() of a task at the {MAX_TASK_CHARS:,}-character cap: {result['max_size_task_ms']:.2f} ms")
@@ -253,9 +255,9 @@ def _print_rows(rows: Mapping[str, Any], indent: str) -> None:
             print(f"{indent}{key:<40} {shown}")
 
 
-def _pin_one_core() -> None:
+def _pin(cores: int) -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:cores]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,10 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--words", action="store_true", help="score the pair sections by words (no routing model)")
     parser.add_argument("--many", action="store_true", help="add the held-out many-agent sections")
+    parser.add_argument("--cores", type=int, default=1, help="cores the process may use (the encoder's threads)")
     parser.add_argument("--tiebreak", action="store_true", help="with --many: the local tie-break on unsure tasks")
     args = parser.parse_args(argv)
-    _pin_one_core()
-    result = measure(args.dev, args.threshold, semantic=not args.words)
+    _pin(args.cores)
+    result = {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else args.cores}
+    result |= measure(args.dev, args.threshold, semantic=not args.words)
     if args.many:
         bundled = bundled_agents()
         result["many_agents_by_meaning"] = route_many.measure(bundled, semantic=True, with_tiebreak=args.tiebreak)

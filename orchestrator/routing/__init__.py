@@ -4,7 +4,7 @@ which live in graphs/routers.py).
 `router` decides (`build_router`, `Router`, `RouteDecision`); `tasks` checks task text and reads task
 files; `score`, `text`, `describe` and `weights` compute the probabilities by words; `semantic` by meaning,
 over `profiles` (what an agent is matched on), `body` (BM25 over its whole file) and `encoder`
-(all-MiniLM-L6-v2 in numpy; the files from `sentence_model`); `tiebreak` asks a cheap model when the router
+(all-MiniLM-L6-v2 on ONNX Runtime; the files from `sentence_model`); `tiebreak` asks a cheap model when the router
 is unsure; `train`, `train_semantic` and `data` fit and load the committed weights.
 """
 

@@ -35,7 +35,7 @@ from orchestrator.routing.sentence_model import sentence_model_ready
 from orchestrator.routing.tasks import check_task, iter_task_lines
 from orchestrator.routing.tiebreak import Ask, Tiebreak
 
-if TYPE_CHECKING:  # routing by meaning loads numpy, tokenizers and safetensors: only when it is used
+if TYPE_CHECKING:  # routing by meaning loads ONNX Runtime, tokenizers and safetensors: only when it is used
     from orchestrator.routing.profiles import ProfileCache
     from orchestrator.routing.semantic import SemanticWeights
 from orchestrator.routing.weights import Weights, load_weights

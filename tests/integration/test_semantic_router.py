@@ -38,7 +38,7 @@ def _corpus_file(name: str) -> Path:
     return Path(__file__).resolve().parents[2] / split["heldout"][name]
 
 
-def test_the_numpy_encoder_computes_sentence_transformers_vectors() -> None:
+def test_the_encoder_computes_sentence_transformers_vectors() -> None:
     reference = json.loads((DATA / "routing" / "minilm_reference.json").read_text())
     vectors = default_encoder().encode(reference["texts"])
     assert np.abs(vectors - np.array(reference["vectors"])).max() < 1e-4

@@ -46,10 +46,13 @@ Ask = Callable[[list[BaseMessage], dict[str, Any]], Awaitable[AIMessage]]
 a failed call raises `ModelCallError` (what graphs/model_call.py raises)."""
 
 _SYSTEM = (
-    "You route tasks to the agent best suited to do them. Read the task and the agents' descriptions, "
-    f"then call {TOOL_NAME} once with the agent's exact name and one short sentence saying why. "
-    "Prefer the cheaper implementation agent only when the task is well specified; prefer the senior "
-    "agent for design, trade-offs, planning, estimates, reviews and debugging with an unknown cause."
+    "You route a task to the agent whose speciality it is. Judge by what the task is about: the systems, "
+    "tools, data and deliverables it names. Words like plan, design, review, debug or test belong to every "
+    "agent's work and decide nothing on their own. Call "
+    f"{TOOL_NAME} once: first one short sentence saying what the task is about and whose speciality that is, "
+    "then the agent's exact name. When two agents "
+    "share a field and differ in seniority, prefer the implementation agent only for a well-specified "
+    "task, and the senior one for design, trade-offs, estimates and debugging with an unknown cause."
 )
 
 
@@ -77,15 +80,15 @@ def tool_schema(candidates: Sequence[str]) -> dict[str, Any]:
         "description": "Pick the one agent that should take the task.",
         "input_schema": {
             "type": "object",
-            "properties": {
-                "agent": {"type": "string", "enum": list(candidates), "description": "The agent's name."},
+            "properties": {  # the reason first: a model that names the task's subject before the agent picks better
                 "reason": {
                     "type": "string",
                     "maxLength": REASON_MAX_CHARS,
-                    "description": "One short sentence: why this agent.",
+                    "description": "One short sentence: what the task is about, and whose speciality that is.",
                 },
+                "agent": {"type": "string", "enum": list(candidates), "description": "The agent's name."},
             },
-            "required": ["agent", "reason"],
+            "required": ["reason", "agent"],
             "additionalProperties": False,
         },
     }

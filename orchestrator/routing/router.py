@@ -108,8 +108,10 @@ class Router:
             return _decided(scores)
         if ask is None:
             return self._fallback(scores)
-        candidates = {name: self.agents[name].description for name in self._candidates(scores)}
-        result = await self.tiebreak.decide(task, candidates, ask)
+        names = self._candidates(scores)
+        candidates = {name: self.agents[name].description for name in names}
+        passages = {name: scores.passages[name] for name in names if name in scores.passages}
+        result = await self.tiebreak.decide(task, candidates, ask, passages)
         if result.choice is None:
             return self._fallback(scores, result.problem)
         agent = result.choice.agent
@@ -146,8 +148,8 @@ def _decided(scores: Scores) -> RouteDecision:
     quoted = ", ".join(f'"{cue}"' for cue in scores.cues)
     if scores.method == "classifier":
         reason = f"Cues like {quoted} point to {best}." if quoted else f"The classifier favours {best}."
-    elif scores.matched:
-        reason = f'Matches {best}\'s "{_snippet(scores.matched)}".'
+    elif best in scores.passages:
+        reason = f'Matches {best}\'s "{_snippet(scores.passages[best])}".'
     else:
         reason = f"Matches {best}'s description ({quoted})." if quoted else f"Closest description: {best}."
     return RouteDecision(best, p, reason, scores.method, _top(scores))

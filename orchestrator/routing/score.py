@@ -13,7 +13,7 @@ With neither bundled agent loaded, description similarity alone decides among al
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from orchestrator.agent_spec import AgentSpec
@@ -39,8 +39,8 @@ class Scores:
     """Up to three of the task's own words or phrases that pointed to `best`."""
     none: float = 0.0
     """Probability that no loaded agent fits (scoring by meaning only; `probs` then sums to 1 - none)."""
-    matched: str = ""
-    """The passage of `best`'s file that the task matched best (scoring by meaning, a user agent won)."""
+    passages: Mapping[str, str] = field(default_factory=dict)
+    """Per user agent, the passage of its file that the task matched best (scoring by meaning)."""
 
 
 class Scorer:

@@ -272,5 +272,5 @@ class SemanticScorer:
                 matched[name] = passage
         best = max(sorted(out), key=lambda name: (out[name], name == self._default))
         if split is not None and best in self._pair:
-            return Scores(out, best, "classifier", split.cues, none=none)
-        return Scores(out, best, "description", (), none=none, matched=matched[best])
+            return Scores(out, best, "classifier", split.cues, none=none, passages=matched)
+        return Scores(out, best, "description", (), none=none, passages=matched)

@@ -40,6 +40,7 @@ TOOL_NAME = "choose_agent"
 REASON_MAX_CHARS = 200
 _TASK_MAX_CHARS = 4000
 _DESCRIPTION_MAX_CHARS = 500
+_PASSAGE_MAX_CHARS = 200
 
 Ask = Callable[[list[BaseMessage], dict[str, Any]], Awaitable[AIMessage]]
 """Puts the question (messages, the forced tool's schema) to the tie-break model and returns its reply;
@@ -94,10 +95,16 @@ def tool_schema(candidates: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def messages(task: str, candidates: Mapping[str, str]) -> list[BaseMessage]:
-    """System instructions plus the task and each candidate's (truncated) description."""
+def messages(task: str, candidates: Mapping[str, str], passages: Mapping[str, str] | None = None) -> list[BaseMessage]:
+    """System instructions plus the task and each candidate's (truncated) description, and where the
+    router matched the task by meaning, the line of the agent's file it matched best."""
     shown = task if len(task) <= _TASK_MAX_CHARS else task[:_TASK_MAX_CHARS] + " [truncated]"
-    lines = [f"- {name}: {desc[:_DESCRIPTION_MAX_CHARS]}" for name, desc in candidates.items()]
+    passages = passages or {}
+    lines = [
+        f"- {name}: {desc[:_DESCRIPTION_MAX_CHARS]}"
+        + (f"\n  Closest line of its file: {passages[name][:_PASSAGE_MAX_CHARS]}" if name in passages else "")
+        for name, desc in candidates.items()
+    ]
     body = f"Task:\n{shown}\n\nAgents:\n" + "\n".join(lines)
     return [SystemMessage(_SYSTEM), HumanMessage(body)]
 
@@ -108,13 +115,15 @@ class Tiebreak:
 
     timeout_s: float | None = 30.0
 
-    async def decide(self, task: str, candidates: Mapping[str, str], ask: Ask) -> TiebreakResult:
+    async def decide(
+        self, task: str, candidates: Mapping[str, str], ask: Ask, passages: Mapping[str, str] | None = None
+    ) -> TiebreakResult:
         """One forced tool call; never raises for a failed call, a timeout or a bad answer (see module doc).
         A budget stop is not a failure of the tie-break: it ends the run."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                reply = await ask(messages(task, candidates), tool_schema(list(candidates)))
+                reply = await ask(messages(task, candidates, passages), tool_schema(list(candidates)))
         except (ModelCallError, TimeoutError) as exc:
             log.warning("route_tiebreak_failed", error=type(exc).__name__, detail=str(exc)[:200])
             return TiebreakResult(None, f"the tie-break model failed ({type(exc).__name__})")

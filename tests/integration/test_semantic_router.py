@@ -17,10 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orchestrator.graphs.deps import Deps
+from orchestrator.graphs.route import tiebreak_ask
 from orchestrator.loader import bundled_agents_dir, parse_agent_file
+from orchestrator.providers import FixedProvider
 from orchestrator.routing import build_router
 from orchestrator.routing.encoder import default_encoder
 from orchestrator.routing.sentence_model import pull_sentence_model
+from orchestrator.routing.tiebreak import TOOL_NAME
+from tests.support.scripted_model import Reply, ScriptedModel, ai, tool_call
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +77,23 @@ def test_a_greeting_gets_a_low_confidence_and_says_no_agent_fits() -> None:
     assert decision.method == "default" and decision.reason.startswith("No loaded agent fits this task")
     ml = router.route("Add early stopping with patience 5 to train.py and a test for it.")
     assert ml.agent == "ml-engineer" and ml.confidence >= 0.6
+
+
+async def test_the_tiebreak_sees_each_candidates_closest_line_and_names_the_subject_first() -> None:
+    agents = {s.name: s for s in (parse_agent_file(_corpus_file(n))[0] for n in MIX)}
+    pair = {s.name: s for s in (parse_agent_file(p)[0] for p in sorted(bundled_agents_dir().glob("*.md")))}
+    agents |= pair
+    router = build_router(agents, semantic=True, threshold=1.0)  # every task is "unsure"
+    task = "Import the hand-made RDS instance into our terraform state without recreating it."
+    scores = router.scores(task)
+    model = ScriptedModel([Reply(ai("", tool_call(TOOL_NAME, {"reason": "Terraform state.", "agent": scores.best})))])
+    deps = Deps(agents=agents, provider=FixedProvider(model), router=router, tools={}, workspace=Path())
+    ask = tiebreak_ask(deps)
+    assert ask is not None
+    decision = await router.aroute(task, ask=ask)
+    model.assert_complete()
+    assert decision.method == "tiebreak-model" and decision.agent == scores.best == "terraform-engineer"
+    [call] = model.calls
+    assert f"- terraform-engineer: {agents['terraform-engineer'].description[:40]}" in call.first_human
+    assert f"Closest line of its file: {scores.passages['terraform-engineer'][:60]}" in call.first_human
+    assert list(call.tools[0]["input_schema"]["properties"]) == ["reason", "agent"]

@@ -5,7 +5,8 @@
 One run = route, senior turn with two parallel Task calls, two junior turns, two reviews, final senior
 turn: 6 model calls. Reported: wall time per run and per model call (graph, checkpoints, run records,
 ledger, our nodes) of one orchestrator that runs them all (its graphs compile once, in the first run,
-which is not counted), with the default SQLite persistence and, for comparison, in-memory checkpoints;
+which is not counted), with the default SQLite persistence and, for comparison, in-memory checkpoints and
+SQLite without branches (each junior in the main workspace: what a branch per writing delegation costs);
 `--db TARGET` adds a row for that database (e.g. a postgresql:// URL), `--postgres` one for a throwaway
 local PostgreSQL server with default durability (needs the Debian package, like the tests).
 
@@ -39,7 +40,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator import Orchestrator, load_agents
+from orchestrator import Orchestrator, Settings, load_agents
 from orchestrator.run_store_pg import redact_url
 from tests.support.postgres_server import SKIP_REASON, PostgresServer, find_bindir
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
@@ -69,8 +70,8 @@ def _script() -> list[Reply]:
 
 @dataclass
 class _FreshScriptEachRun:
-    """The provider of one orchestrator used for every run, as a pipeline uses it (its graphs compile once),
-    with a new script per run."""
+    """The provider of one orchestrator used for every run, as a pipeline uses it (its graphs compile once):
+    one model, as providers cache theirs, given a new script per run."""
 
     model: ScriptedModel
     name: str = "custom"
@@ -83,20 +84,20 @@ class _FreshScriptEachRun:
         return model
 
 
-async def measure(runs: int, *, db: str | None = None, in_memory: bool = False) -> list[float]:
+async def measure(runs: int, *, db: str | None = None, in_memory: bool = False, isolation: bool = True) -> list[float]:
     workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
     agents = load_agents(cwd=workspace, home=workspace)
     provider = _FreshScriptEachRun(ScriptedModel(_script()))
     checkpointer = InMemorySaver() if in_memory else None
-    orchestrator = Orchestrator(agents, provider=provider, workspace=workspace,
-                                db=db or data / "runs.sqlite", checkpointer=checkpointer)  # fmt: skip
+    orchestrator = Orchestrator(agents, provider=provider, workspace=workspace, db=db or data / "runs.sqlite",
+                                checkpointer=checkpointer, settings=Settings.from_env(isolation=isolation))  # fmt: skip
     samples = []
     for _ in range(runs + 1):
-        provider.model = model = ScriptedModel(_script())
+        provider.model.restart(_script())
         started = time.perf_counter()
         result = await orchestrator.arun("bench", agent="senior-ml-engineer")
         samples.append(time.perf_counter() - started)
-        model.assert_complete()
+        provider.model.assert_complete()
         assert result.final == "final"
     orchestrator.store.close()
     return samples[1:]  # the first run pays imports, the graphs' compilation and table setup
@@ -108,8 +109,7 @@ _STORE_METHODS = ("add_event", "add_call", "tool_started", "tool_finished", "sta
 
 def _parts() -> dict[str, list[tuple[Any, str]]]:
     """Each part of a run's overhead: the (owner, attribute) of the functions that do it."""
-    from orchestrator.graphs import agent_loop, builder, model_call, review
-    from orchestrator.isolation import branch, git, merge
+    from orchestrator.graphs import agent_loop, builder, delegation, isolated, model_call, review
     from orchestrator.ledger import Ledger
     from orchestrator.run_store import RunStore
     from orchestrator.sqlite_checkpoints import LoopSqliteSaver
@@ -122,8 +122,13 @@ def _parts() -> dict[str, list[tuple[Any, str]]]:
         "model call (langchain message conversion, scripted model)": [(model_call, "_streamed")],
         "tool schemas offered": [(agent_loop, "offered_tools")],
         "review evidence": [(review, "review_request"), (review, "missing_work"), (review, "contradicted_claims")],
-        "git (branch snapshot, commits, diff, merge)": [
-            (module, name) for module in (git, branch, merge) for name in ("git", "git_bytes") if hasattr(module, name)
+        "branch workspaces (copy, git init, commits, diff, merge, removal)": [
+            (delegation, "open_for"),
+            (isolated, "_merge"),
+            (isolated, "_unmerged"),
+            (delegation, "close_branch"),
+            (review, "commit_round"),
+            (review, "_round_diff"),
         ],
         "routing": [(builder, "route_task")],
     }
@@ -203,6 +208,7 @@ async def main(runs: int, db: str | None, postgres: bool) -> None:
     print(f"runs: {runs}; model calls per run: {len(_script())} (scripted, instant)")
     report("SQLite (default, WAL+NORMAL)", await measure(runs))
     report("in-memory checkpoints", await measure(runs, in_memory=True))
+    report("SQLite, no branches", await measure(runs, isolation=False))
     if db:
         report(redact_url(db)[:28], await measure(runs, db=db))
     if postgres:

@@ -20,12 +20,9 @@ from orchestrator.errors import ModelCallError
 from orchestrator.graphs.context import current_context
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.isolated import (
-    cleanup,
+    close_branch,
     finish_branch,
-    git_missing,
     open_for,
-    recorded_result,
-    save_result,
     workspace_lock,
     writes,
 )
@@ -136,9 +133,10 @@ def _footer(verdicts: list[Verdict], files: list[str], branch: BranchRecord | No
     return f"\n\n[review: {outcome}; files changed: {', '.join(files) or 'none'}{merge}]"
 
 
-async def _open_branch(brief: Brief, deps: Deps) -> BranchWorkspace | str | None:
-    """The delegation's own workspace (None: it shares the main one), or why it cannot have one."""
-    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])) or await asyncio.to_thread(git_missing):
+async def _open_branch(brief: Brief, deps: Deps) -> tuple[BranchWorkspace, dict[str, Any] | None] | str | None:
+    """The delegation's own workspace and what a previous attempt recorded for it (None: it shares the main
+    one), or why it cannot have one."""
+    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])):
         return None
     workspace = deps.run_workspace()
     try:
@@ -159,11 +157,12 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     """Run one delegated subtask through its review branch (in its own workspace, when it writes)."""
     if (reason := refusal(brief, deps)) is not None:
         return _error_result(brief, reason, "refused")
-    branch = await _open_branch(brief, deps)
-    if isinstance(branch, str):
-        return _error_result(brief, branch, "error")
-    if branch is not None and (saved := await asyncio.to_thread(recorded_result, branch)) is not None:
-        return _recorded(brief, saved)
+    opened = await _open_branch(brief, deps)
+    if isinstance(opened, str):
+        return _error_result(brief, opened, "error")
+    branch, recorded = opened if opened is not None else (None, None)
+    if recorded is not None:
+        return _recorded(brief, recorded)
     emit(
         "delegate",
         brief["agent"],
@@ -183,8 +182,9 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     merged, conflict = None, ""
     if branch is not None:
         try:
-            merged, conflict = await finish_branch(branch, deps.run_workspace(), files, merge=status == "approved"
-                                                   or deps.merge_unapproved(), keep=deps.keep_branches())  # fmt: skip
+            merge = status == "approved" or deps.merge_unapproved()
+            merged, conflict = await finish_branch(branch, deps.run_workspace(), out.get("reviewed_commit"), files,
+                                                   merge=merge, keep=deps.keep_branches())  # fmt: skip
         except (GitError, OSError) as exc:
             return _error_result(brief, f"{brief['agent']}'s branch could not be merged: {exc}; it is kept in "
                                  f"{branch.workspace} (git branch {branch.ref} in {branch.repo})", "error")  # fmt: skip
@@ -199,6 +199,5 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     result = ToolMessage(content, tool_call_id=brief["call_id"], name="Task", artifact=record)
     if branch is not None and merged is not None:
         saved = {"content": content, "record": record, "briefs": out["briefs"], "nested": out["delegations"]}
-        await asyncio.to_thread(save_result, branch, saved)
-        await asyncio.to_thread(cleanup, branch, merged)
+        await asyncio.to_thread(close_branch, branch, saved, merged)
     return {"messages": [result], "briefs": out["briefs"], "delegations": [record, *out["delegations"]]}

@@ -2,10 +2,11 @@
 
 A delegation whose agent may write (Write, Edit, NotebookEdit or Bash) works in a branch of its own
 (orchestrator/isolation: a git worktree, or a snapshot outside git); one that only reads shares the main
-workspace. Each review round commits the branch and reviews its diff against the base. When the branch
-comes back approved (or unapproved, with `merge_unapproved`), it merges into the main workspace, one merge
-at a time, in the order the branches finish; a conflict lands nothing and goes back to the delegating
-agent in the Task result. Merged branches are removed unless `keep_branches`.
+workspace. Each review round commits the branch and reviews its diff against the base; the last reviewed
+commit is what merges. When the branch comes back approved (or unapproved, with `merge_unapproved`), it
+merges into the main workspace, one merge at a time, in the order the branches finish; a conflict lands
+nothing and goes back to the delegating agent in the Task result. Merged branches are removed unless
+`keep_branches`.
 
 Durable: the branch's outcome is written next to it (`result.json`) once merged, so a resumed run returns
 that outcome instead of redoing the branch; a merge interrupted before that is applied again, which
@@ -44,14 +45,13 @@ from orchestrator.logs import get_logger
 __all__ = [
     "WRITING_TOOLS",
     "branches_home",
-    "cleanup",
+    "close_branch",
     "conflict_text",
     "finish_branch",
     "git_missing",
     "open_for",
     "recorded_result",
     "run_branches",
-    "save_result",
     "workspace_lock",
     "writes",
 ]
@@ -104,10 +104,15 @@ def run_branches(root: Path | None, run_id: str) -> Path:
     return branches_home(root) / _safe(run_id)
 
 
-def open_for(workspace: Path, root: Path | None, call_id: str) -> BranchWorkspace:
-    """Open (or, on resume, reopen) the branch of delegation `call_id` of the running run."""
+def open_for(workspace: Path, root: Path | None, call_id: str) -> tuple[BranchWorkspace, dict[str, Any] | None] | None:
+    """Open (or, on resume, reopen) the branch of delegation `call_id` of the running run, with the outcome a
+    previous attempt recorded for it (`recorded_result`); None without git (the delegation shares the main
+    workspace). One call, so a delegation's branch costs the event loop one thread hop."""
+    if git_missing():
+        return None
     run, call = _safe(_run_dir()), _safe(call_id)
-    return open_branch(workspace, run_branches(root, run) / call, call_id=call_id, ref=f"orchestrate/{run}/{call}")
+    branch = open_branch(workspace, run_branches(root, run) / call, call_id=call_id, ref=f"orchestrate/{run}/{call}")
+    return branch, recorded_result(branch)
 
 
 def recorded_result(branch: BranchWorkspace) -> dict[str, Any] | None:
@@ -145,31 +150,39 @@ def _record(
 
 
 async def finish_branch(
-    branch: BranchWorkspace, workspace: Path, changed: list[str], *, merge: bool, keep: bool
+    branch: BranchWorkspace, workspace: Path, reviewed: str | None, changed: list[str], *, merge: bool, keep: bool
 ) -> tuple[BranchRecord, str]:
-    """Commit the branch (with the files its tools `changed`) and merge it when `merge`: its record and the
-    text the Task result adds (a conflict's details, else ""). `keep`: whether a merged branch stays."""
-    commit = await asyncio.to_thread(commit_round, branch, changed)
+    """Merge the branch's `reviewed` commit when `merge` (no review: its work tree committed, with the files
+    its tools `changed`): its record and the text the Task result adds (a conflict's details, else "").
+    `keep`: whether a merged branch stays."""
     if not merge:
-        changes = await asyncio.to_thread(branch_diff, branch, commit)
-        return _record(branch, commit, changes, "not merged", [], True), ""
+        return await asyncio.to_thread(_unmerged, branch, reviewed, changed), ""
     async with workspace_lock(workspace):
-        changes = await asyncio.to_thread(branch_diff, branch, commit)
-        outcome = await asyncio.to_thread(merge_branch, branch, commit, changes, workspace)
+        return await asyncio.to_thread(_merge, branch, reviewed, changed, workspace, keep)
+
+
+def _unmerged(branch: BranchWorkspace, reviewed: str | None, changed: list[str]) -> BranchRecord:
+    commit = reviewed or commit_round(branch, changed)
+    return _record(branch, commit, branch_diff(branch, commit), "not merged", [], True)
+
+
+def _merge(
+    branch: BranchWorkspace, reviewed: str | None, changed: list[str], workspace: Path, keep: bool
+) -> tuple[BranchRecord, str]:
+    commit = reviewed or commit_round(branch, changed)
+    changes = branch_diff(branch, commit)
+    outcome = merge_branch(branch, commit, changes, workspace)
     if outcome.outcome == "conflict":
         conflicts = [c.path for c in outcome.conflicts]
         return _record(branch, commit, changes, "conflict", conflicts, True), conflict_text(outcome, branch, commit)
     return _record(branch, commit, changes, "merged", [], keep), ""
 
 
-def save_result(branch: BranchWorkspace, result: dict[str, Any]) -> None:
-    """Record the branch's outcome next to it (what `recorded_result` returns on resume)."""
+def close_branch(branch: BranchWorkspace, result: dict[str, Any], record: BranchRecord) -> None:
+    """Record the branch's outcome next to it (what `recorded_result` returns on resume), then remove a
+    merged branch's tree and git branch (its records stay), unless it is to be kept."""
     partial = Path(branch.home) / "result.json.partial"
     partial.write_text(json.dumps(result))
     partial.replace(Path(branch.home) / "result.json")
-
-
-def cleanup(branch: BranchWorkspace, record: BranchRecord) -> None:
-    """Remove a merged branch's tree and git branch (its records stay), unless it is to be kept."""
     if record["merge"] == "merged" and not record["kept"]:
         remove_branch(branch)

@@ -108,12 +108,26 @@ async def _judge(
     return verdict, await asyncio.to_thread(contradicted_claims, verdict["feedback"], workspace)
 
 
-def _round_diff(isolation: dict[str, str], changed: list[str]) -> tuple[list[Change], dict[str, str]]:
-    """Commit the branch's round and read its diff: the changes, and each modified file's hunks."""
-    branch = BranchWorkspace.of(isolation)
-    commit = commit_round(branch, changed)
+def _round_diff(branch: BranchWorkspace, commit: str) -> tuple[list[Change], dict[str, str]]:
+    """The round's diff against the branch's base: the changes, and each modified file's hunks."""
     changes = branch_diff(branch, commit)
     return changes, {c.path: branch_patch(branch, commit, c.path) for c in changes if c.status == "modified"}
+
+
+def _evidence(state: BranchState, workspace: Path) -> tuple[str, list[str], str | None]:
+    """The review request (brief, report, tool calls, the changed files as they are, the branch's diff), the
+    evidence check's problems and the branch's commit of the round (None: no branch). It reads files and
+    commits the branch, so it runs in one thread hop."""
+    brief, isolation = state["brief"], state.get("isolation")
+    branch = BranchWorkspace.of(isolation) if isolation else None
+    commit = commit_round(branch, state["files_changed"]) if branch else None
+    diff = _round_diff(branch, commit) if branch and commit else None
+    files = state["files_changed"] if diff is None else [c.path for c in diff[0] if c.status != "deleted"]
+    problems = missing_work(brief, state["report"], files, workspace, diff=None if diff is None else diff[0])
+    request = review_request(
+        brief, state["report"], state["tool_log"], files, workspace=workspace, problems=problems, diff=diff
+    )
+    return request, problems, commit
 
 
 async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
@@ -122,16 +136,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     brief = state["brief"]
     reviewer = deps.agents[brief["parent"]]
     workspace = deps.run_workspace()
-    isolation = state.get("isolation")
-    diff = await asyncio.to_thread(_round_diff, isolation, state["files_changed"]) if isolation else None
-    files = state["files_changed"] if diff is None else [c.path for c in diff[0] if c.status != "deleted"]
-    problems = await asyncio.to_thread(
-        partial(missing_work, diff=None if diff is None else diff[0]), brief, state["report"], files, workspace
-    )
-    request = await asyncio.to_thread(  # it reads the changed files
-        partial(review_request, workspace=workspace, problems=problems, diff=diff),
-        brief, state["report"], state["tool_log"], files,
-    )  # fmt: skip
+    request, problems, commit = await asyncio.to_thread(_evidence, state, workspace)
     messages: list[BaseMessage] = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
     judge = partial(_judge, deps=deps, agent=reviewer.name, model=brief["parent_model"], workspace=workspace)
     verdict, misread = await judge(messages)
@@ -152,7 +157,7 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
         round=state["round"],
         call_id=brief["call_id"],
     )
-    return {"verdicts": [verdict]}
+    return {"verdicts": [verdict], **({"reviewed_commit": commit} if commit else {})}
 
 
 def build_branch(deps: Deps) -> StateGraph[BranchState, RunContext, BranchState, BranchState]:

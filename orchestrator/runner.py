@@ -231,10 +231,7 @@ class Orchestrator:
                 log.error("run_crashed", error=type(exc).__name__)
                 log.debug("run_crashed_traceback", exc_info=True)
             # store work stays off the event loop: a checkpointer holding the SQLite write lock needs the loop
-            result = await asyncio.to_thread(self._result, run_id, values, status, error)
-            await asyncio.to_thread(
-                self.store.finish_run, run_id, result.status, final=result.final or None, error=error
-            )
+            result = await asyncio.to_thread(self._finish, run_id, values, status, error)
             log.info("run_finished", status=result.status, cost_usd=result.usage.get("cost_usd"))
         yield result
 
@@ -264,6 +261,12 @@ class Orchestrator:
         if answer == "always":
             always.add(request["rule"])
         return answer
+
+    def _finish(self, run_id: str, values: Mapping[str, Any], status: RunStatus, error: str | None) -> RunResult:
+        """The run's result, recorded as its outcome."""
+        result = self._result(run_id, values, status, error)
+        self.store.finish_run(run_id, result.status, final=result.final or None, error=error)
+        return result
 
     def _result(self, run_id: str, state: Mapping[str, Any], status: RunStatus, error: str | None) -> RunResult:
         calls = self.store.calls(run_id)

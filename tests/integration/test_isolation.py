@@ -304,3 +304,17 @@ def test_a_repository_without_commits_branches_off_its_files_and_keeps_its_index
     assert _git("status", "--porcelain", cwd=workspace).splitlines() == ["?? train.py"]  # nothing staged for the user
     Path(branch.workspace, "train.py").write_text(TRAIN.replace("seed = 0", "seed = 7"))
     assert [(c.status, c.path) for c in branch_diff(branch, commit_round(branch))] == [("modified", "train.py")]
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+async def test_what_merges_is_the_commit_the_review_judged(tmp_path: Path, kind: Kind) -> None:
+    from orchestrator.graphs.isolated import finish_branch
+
+    workspace = _workspace(tmp_path, kind, {"train.py": TRAIN})
+    branch = open_branch(workspace, tmp_path / "home", call_id="c1", ref="orchestrate/r/c1")
+    Path(branch.workspace, "train.py").write_text(TRAIN.replace("lr = 0.1", "lr = 0.01"))
+    reviewed = commit_round(branch)
+    Path(branch.workspace, "train.py").write_text(TRAIN.replace("lr = 0.1", "lr = 9.9"))  # after the review
+    record, conflict = await finish_branch(branch, workspace, reviewed, [], merge=True, keep=False)
+    assert (record["merge"], record["commit"], conflict) == ("merged", reviewed, "")
+    assert "lr = 0.01\n" in (workspace / "train.py").read_text()

@@ -192,6 +192,12 @@ class ScriptedModel(BaseChatModel):
         left = [r.label or repr(r.respond)[:80] for r, used in zip(self.script, self._used, strict=True) if not used]
         return f"unused replies: {left}" if left else "no replies left"
 
+    def restart(self, script: Sequence[Reply]) -> None:
+        """A new script, and no calls yet, on this same model: as a provider's cached client serves one run
+        after another (LangChain computes a model's serialized form once per instance, for its callbacks)."""
+        with self._lock:
+            self.script, self._used, self._calls = list(script), [False] * len(script), []
+
     def assert_complete(self) -> None:
         """Raise if any scripted reply was never used."""
         if not all(self._used):

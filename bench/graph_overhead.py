@@ -3,17 +3,19 @@
     .venv/bin/python bench/graph_overhead.py [--runs 30] [--db postgresql://…] [--postgres]
 
 One run = route, senior turn with two parallel Task calls, two junior turns, two reviews, final senior
-turn: 6 model calls. Reported: wall time per run and per model call (graph, checkpoints, run records,
-ledger, our nodes) of one orchestrator that runs them all (its graphs compile once, in the first run,
-which is not counted), with the default SQLite persistence and, for comparison, in-memory checkpoints and
-SQLite without branches (each junior in the main workspace: what a branch per writing delegation costs);
-`--db TARGET` adds a row for that database (e.g. a postgresql:// URL), `--postgres` one for a throwaway
-local PostgreSQL server with default durability (needs the Debian package, like the tests).
+turn: 6 model calls. In the second scenario each junior first writes a file of its own, so its branch is
+made, committed, diffed, merged and removed: 8 model calls. Reported: wall time per run and per model call
+(graph, checkpoints, run records, ledger, tools, our nodes) of one orchestrator that runs them all (its
+graphs compile once, in the first run, which is not counted), with the default SQLite persistence and, for
+comparison, in-memory checkpoints, and for the writing juniors SQLite without branches (each junior in
+the main workspace: what a branch per writing delegation costs); `--db TARGET` adds a row for that
+database (e.g. a postgresql:// URL), `--postgres` one for a throwaway local PostgreSQL server with default
+durability (needs the Debian package, like the tests).
 
-Then where the SQLite run's time goes: each part is the wall time spent inside its functions, timed by
-wrapping them for an extra set of runs (a part's time inside another part counts once, for the outer
-one). The two junior branches run in parallel, so the parts can add up to more than the run; "the rest"
-is the run's time outside every part (LangGraph's own work and our nodes' code).
+Then where a SQLite run's time goes, in each scenario: each part is the wall time spent inside its
+functions, timed by wrapping them for an extra set of runs (a part's time inside another part counts once,
+for the outer one). The two junior branches run in parallel, so the parts can add up to more than the run;
+"the rest" is the run's time outside every part (LangGraph's own work and our nodes' code).
 """
 
 from __future__ import annotations
@@ -42,27 +44,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator import Orchestrator, Settings, load_agents
 from orchestrator.run_store_pg import redact_url
+from orchestrator.tools.permissions import PermissionPolicy
 from tests.support.postgres_server import SKIP_REASON, PostgresServer, find_bindir
 from tests.support.scripted_model import Call, Reply, ScriptedModel, ai, tool_call
 
 
-def _script() -> list[Reply]:
+def _script(writes: bool = False) -> list[Reply]:
+    """The run's replies; `writes`: each junior first writes a file of its own (so its branch is made,
+    committed, diffed, merged and removed), then reports."""
+
     def senior(call: Call) -> bool:
         return call.agent == "senior-ml-engineer" and call.purpose == "turn"
 
+    def junior(name: str, *, wrote: bool) -> Callable[[Call], bool]:
+        return lambda c: c.agent == "ml-engineer" and name in c.first_human and bool(c.tool_results) == wrote
+
     brief = {"subagent_type": "ml-engineer", "description": "d"}
+    names = ("alpha", "beta")
+    juniors = [Reply(ai("done"), when=junior(name, wrote=writes)) for name in names]
+    if writes:
+        write = {name: tool_call("Write", {"file_path": f"{name}.txt", "content": name}) for name in names}
+        juniors += [Reply(ai("", call), when=junior(name, wrote=False)) for name, call in write.items()]
     return [
         Reply(
-            ai("", tool_call("Task", {**brief, "prompt": "a"}), tool_call("Task", {**brief, "prompt": "b"})),
+            ai("", *(tool_call("Task", {**brief, "prompt": f"subtask {name}"}) for name in names)),
             when=lambda c: senior(c) and not c.tool_results,
         ),
-        *[Reply(ai("done"), when=lambda c: c.agent == "ml-engineer") for _ in range(2)],
+        *juniors,
         *[
             Reply(
                 ai("", tool_call("Verdict", {"decision": "approve", "feedback": "ok"})),
                 when=lambda c: c.purpose == "review",
             )
-            for _ in range(2)
+            for _ in names
         ],
         Reply(ai("final"), when=lambda c: senior(c) and bool(c.tool_results)),
     ]
@@ -84,16 +98,21 @@ class _FreshScriptEachRun:
         return model
 
 
-async def measure(runs: int, *, db: str | None = None, in_memory: bool = False, isolation: bool = True) -> list[float]:
+async def measure(
+    runs: int, *, db: str | None = None, in_memory: bool = False, isolation: bool = True, writes: bool = False
+) -> list[float]:
     workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
     agents = load_agents(cwd=workspace, home=workspace)
-    provider = _FreshScriptEachRun(ScriptedModel(_script()))
+    provider = _FreshScriptEachRun(ScriptedModel(_script(writes)))
     checkpointer = InMemorySaver() if in_memory else None
     orchestrator = Orchestrator(agents, provider=provider, workspace=workspace, db=db or data / "runs.sqlite",
-                                checkpointer=checkpointer, settings=Settings.from_env(isolation=isolation))  # fmt: skip
+                                checkpointer=checkpointer, settings=Settings.from_env(isolation=isolation),
+                                permissions=PermissionPolicy(mode="acceptEdits"))  # fmt: skip
     samples = []
     for _ in range(runs + 1):
-        provider.model.restart(_script())
+        for written in workspace.glob("*.txt"):
+            written.unlink()  # each run writes its files anew
+        provider.model.restart(_script(writes))
         started = time.perf_counter()
         result = await orchestrator.arun("bench", agent="senior-ml-engineer")
         samples.append(time.perf_counter() - started)
@@ -109,7 +128,7 @@ _STORE_METHODS = ("add_event", "add_call", "tool_started", "tool_finished", "sta
 
 def _parts() -> dict[str, list[tuple[Any, str]]]:
     """Each part of a run's overhead: the (owner, attribute) of the functions that do it."""
-    from orchestrator.graphs import agent_loop, builder, delegation, isolated, model_call, review
+    from orchestrator.graphs import agent_loop, builder, delegation, isolated, model_call, review, tool_node
     from orchestrator.ledger import Ledger
     from orchestrator.run_store import RunStore
     from orchestrator.sqlite_checkpoints import LoopSqliteSaver
@@ -123,13 +142,15 @@ def _parts() -> dict[str, list[tuple[Any, str]]]:
         "tool schemas offered": [(agent_loop, "offered_tools")],
         "review evidence": [(review, "review_request"), (review, "missing_work"), (review, "contradicted_claims")],
         "branch workspaces (copy, git init, commits, diff, merge, removal)": [
-            (delegation, "open_for"),
+            (delegation, "plan_for"),
+            (isolated, "open_branch"),
             (isolated, "_merge"),
             (isolated, "_unmerged"),
             (delegation, "close_branch"),
             (review, "commit_round"),
             (review, "_round_diff"),
         ],
+        "tool calls (permission check, Write)": [(tool_node, "check"), (tool_node, "_run")],
         "routing": [(builder, "route_task")],
     }
 
@@ -184,12 +205,13 @@ def timed_parts() -> Iterator[dict[str, float]]:
             setattr(owner, name, original)
 
 
-async def breakdown(runs: int) -> None:
+async def breakdown(runs: int, *, writes: bool = False) -> None:
     with timed_parts() as spent:
-        samples = await measure(runs)
+        samples = await measure(runs, writes=writes)
     total = sum(samples)
-    calls = len(_script()) * runs
-    print(f"\nwhere a SQLite run's time goes ({runs} runs, {sum(samples) / runs * 1000:.1f} ms/run with the timers):")
+    calls = len(_script(writes)) * runs
+    what = "juniors writing a file" if writes else "juniors answering"
+    print(f"\nwhere a SQLite run's time goes, {what} ({runs} runs, {total / runs * 1000:.1f} ms/run with the timers):")
     for part, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"  {part:58} {seconds / calls * 1000:6.2f} ms/model call")
     rest = total - sum(spent.values())
@@ -197,18 +219,20 @@ async def breakdown(runs: int) -> None:
     print(f"  {'the rest (LangGraph, our nodes)':58} {shown}")
 
 
-def report(label: str, samples: list[float]) -> None:
+def report(label: str, samples: list[float], *, writes: bool = False) -> None:
     median = statistics.median(samples)
     p90 = sorted(samples)[int(len(samples) * 0.9) - 1]
-    calls = len(_script())
+    calls = len(_script(writes))
     print(f"{label:>28}: {median * 1000:6.1f} ms/run (p90 {p90 * 1000:.1f}), {median / calls * 1000:.2f} ms/model call")
 
 
 async def main(runs: int, db: str | None, postgres: bool) -> None:
-    print(f"runs: {runs}; model calls per run: {len(_script())} (scripted, instant)")
+    calls = f"{len(_script())}, {len(_script(True))} where juniors write"
+    print(f"runs: {runs}; model calls per run: {calls} (scripted, instant)")
     report("SQLite (default, WAL+NORMAL)", await measure(runs))
     report("in-memory checkpoints", await measure(runs, in_memory=True))
-    report("SQLite, no branches", await measure(runs, isolation=False))
+    report("SQLite, juniors write a file", await measure(runs, writes=True), writes=True)
+    report("... and no branches", await measure(runs, writes=True, isolation=False), writes=True)
     if db:
         report(redact_url(db)[:28], await measure(runs, db=db))
     if postgres:
@@ -221,6 +245,7 @@ async def main(runs: int, db: str | None, postgres: bool) -> None:
         finally:
             server.stop()
     await breakdown(runs)
+    await breakdown(runs, writes=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ async def agent_turn(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     schemas = offered_tools(deps, spec, state["depth"]) if tools_left else []
     chat = deps.chat_model(state["model"])
     runnable = chat.bind_tools(schemas) if schemas else chat
-    prompt = agent_system_prompt(spec, deps.run_workspace(), tools_left=tools_left)
+    prompt = agent_system_prompt(spec, deps.named_workspace(), tools_left=tools_left)
     system = system_message(prompt, cache=deps.provider.name == "anthropic")
     emit("turn", spec.name, depth=state["depth"], round=turns + 1)
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="model"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.config import get_config
 from langgraph.runtime import get_runtime
@@ -20,6 +20,9 @@ from orchestrator.errors import UserError
 from orchestrator.ledger import Budget
 from orchestrator.tools.permission_rules import PermissionMode, parse_settings
 from orchestrator.tools.permissions import PermissionPolicy
+
+if TYPE_CHECKING:
+    from orchestrator.graphs.isolated import LazyBranch
 
 __all__ = ["RunContext", "current_context", "thread_id"]
 
@@ -66,7 +69,7 @@ class RunContext(BaseModel):
     _workspace: Path | None = PrivateAttr(None)
     _policy: PermissionPolicy | None = PrivateAttr(None)
     _delegation: str = PrivateAttr("")
-    _branch_workspace: Path | None = PrivateAttr(None)
+    _branch: LazyBranch | None = PrivateAttr(None)
 
     def model_post_init(self, context: Any, /) -> None:
         if self.settings is not None or self.permission_mode is not None:
@@ -93,18 +96,23 @@ class RunContext(BaseModel):
         """Task call ids from the top agent to the running context, each followed by "/" ("id1/id2/")."""
         return self._delegation
 
-    def delegated(self, call_id: str, workspace: Path | None = None) -> RunContext:
-        """The context of the branch that runs Task call `call_id`; `workspace`: the branch's own one."""
+    def delegated(self, call_id: str, branch: LazyBranch | None = None) -> RunContext:
+        """The context of the branch that runs Task call `call_id`; `branch`: its own workspace."""
         copy = self.model_copy()
         copy._delegation = f"{self._delegation}{call_id}/"
-        if workspace is not None:
-            copy._branch_workspace = workspace
+        if branch is not None:
+            copy._branch = branch
         return copy
 
     @property
+    def branch(self) -> LazyBranch | None:
+        """Inside a writing delegation, its own branch (made or not yet); else None."""
+        return self._branch
+
+    @property
     def branch_workspace(self) -> Path | None:
-        """Inside a writing delegation, the workspace of its own branch; else None."""
-        return self._branch_workspace
+        """Inside a writing delegation, the workspace of its own branch (made or not yet); else None."""
+        return self._branch.workspace if self._branch is not None else None
 
     def policy(self, default: PermissionPolicy) -> PermissionPolicy:
         return self._policy or default
@@ -112,9 +120,10 @@ class RunContext(BaseModel):
     def workspace(self, default: Path, root: Path | None) -> Path:
         """Where this run's file tools work: the run's own directory, else `<workspace_root>/<thread id>`
         (the context's root, else the graph's `root`), else the graph's `default` directory; inside a
-        writing delegation, its branch's workspace (graphs/isolated.py)."""
-        if self._branch_workspace is not None:
-            return self._branch_workspace
+        writing delegation, its branch's workspace once made, and until then the one it branches from
+        (graphs/isolated.py)."""
+        if self._branch is not None:
+            return self._branch.workspace if self._branch.branch is not None else self._branch.main
         if self._workspace is not None:
             return self._workspace
         chosen = Path(self.workspace_root).expanduser() if self.workspace_root else root

@@ -3,15 +3,14 @@
 Refusals the delegating model can act on (unknown subagent, no Task tool, too deep, a repeated brief) come
 back as error tool results. A branch that fails (its model call failed after retries) also returns an
 error result, and its siblings, running in parallel, carry on. A delegation whose agent may write works in
-a workspace of its own and merges back when approved (graphs/isolated.py); the Task result says how the
-merge went, and a conflict's paths and hunks.
+a workspace of its own (made at its first tool call) and merges back when approved (graphs/isolated.py);
+the Task result says how the merge went, and a conflict's paths and hunks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage, ToolMessage
@@ -19,18 +18,12 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from orchestrator.errors import ModelCallError
 from orchestrator.graphs.context import current_context
 from orchestrator.graphs.deps import Deps
-from orchestrator.graphs.isolated import (
-    close_branch,
-    finish_branch,
-    open_for,
-    workspace_lock,
-    writes,
-)
+from orchestrator.graphs.isolated import BranchUnavailable, LazyBranch, close_branch, finish_branch, plan_for, writes
 from orchestrator.graphs.progress import EventKind, emit
 from orchestrator.graphs.routers import brief_key
 from orchestrator.graphs.state import BranchRecord, BranchState, Brief, DelegationRecord, Verdict
 from orchestrator.graphs.tool_node import cap_result
-from orchestrator.isolation import BranchWorkspace, GitError, WorkspaceTooLarge
+from orchestrator.isolation import GitError
 from orchestrator.logs import get_logger
 
 __all__ = ["delegate", "refusal"]
@@ -85,17 +78,17 @@ def _error_result(brief: Brief, text: str, status: Any) -> dict[str, Any]:
     return {"messages": [message], "delegations": [record]}
 
 
-def _in_branch(brief: Brief, main: Path, branch: BranchWorkspace | None) -> Brief:
+def _in_branch(brief: Brief, branch: LazyBranch | None) -> Brief:
     """The brief as the branch reads it: absolute paths into the main workspace point into the branch's."""
     if branch is None:
         return brief
-    prompt = re.sub(re.escape(str(main)) + r"(?=/|\s|$)", lambda _: branch.workspace, brief["prompt"])
+    prompt = re.sub(re.escape(str(branch.main)) + r"(?=/|\s|$)", lambda _: str(branch.workspace), brief["prompt"])
     return {**brief, "prompt": prompt}
 
 
-def _branch_input(brief: Brief, deps: Deps, branch: BranchWorkspace | None) -> BranchState:
+def _branch_input(brief: Brief, deps: Deps, branch: LazyBranch | None) -> BranchState:
     spec = deps.agents[brief["agent"]]
-    brief = _in_branch(brief, deps.run_workspace(), branch)
+    brief = _in_branch(brief, branch)
     state = BranchState(
         brief=brief,
         model=deps.resolve_model(spec, brief["parent_model"]),
@@ -110,8 +103,6 @@ def _branch_input(brief: Brief, deps: Deps, branch: BranchWorkspace | None) -> B
         tool_log=[],
         delegations=[],
     )
-    if branch is not None:
-        state["isolation"] = branch.as_dict()
     return state
 
 
@@ -133,16 +124,19 @@ def _footer(verdicts: list[Verdict], files: list[str], branch: BranchRecord | No
     return f"\n\n[review: {outcome}; files changed: {', '.join(files) or 'none'}{merge}]"
 
 
-async def _open_branch(brief: Brief, deps: Deps) -> tuple[BranchWorkspace, dict[str, Any] | None] | str | None:
-    """The delegation's own workspace and what a previous attempt recorded for it (None: it shares the main
-    one), or why it cannot have one."""
-    if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])):
-        return None
-    workspace = deps.run_workspace()
+async def _plan_branch(brief: Brief, deps: Deps) -> tuple[LazyBranch, dict[str, Any] | None] | str | None:
+    """The delegation's own workspace, made when its agent first uses a tool, and what a previous attempt
+    recorded for it (None: it shares the main one), or why it cannot have one. A delegation from inside a
+    branch starts from that branch, so the branch is made first."""
     try:
-        async with workspace_lock(workspace):
-            return await asyncio.to_thread(open_for, workspace, deps.settings.branches_dir, brief["call_id"])
-    except (GitError, WorkspaceTooLarge, OSError) as exc:
+        if (parent := current_context().branch) is not None:
+            await parent.ready()
+        if not (deps.settings.isolation and writes(deps.agents[brief["agent"]])):
+            return None
+        return await asyncio.to_thread(plan_for, deps.run_workspace(), deps.settings.branches_dir, brief["call_id"])
+    except BranchUnavailable as exc:
+        return str(exc)
+    except (GitError, OSError) as exc:
         return f"cannot give {brief['agent']} a workspace of its own: {exc}"
 
 
@@ -157,10 +151,10 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     """Run one delegated subtask through its review branch (in its own workspace, when it writes)."""
     if (reason := refusal(brief, deps)) is not None:
         return _error_result(brief, reason, "refused")
-    opened = await _open_branch(brief, deps)
-    if isinstance(opened, str):
-        return _error_result(brief, opened, "error")
-    branch, recorded = opened if opened is not None else (None, None)
+    planned = await _plan_branch(brief, deps)
+    if isinstance(planned, str):
+        return _error_result(brief, planned, "error")
+    lazy, recorded = planned if planned is not None else (None, None)
     if recorded is not None:
         return _recorded(brief, recorded)
     emit(
@@ -170,12 +164,13 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         detail=brief["description"],
         call_id=brief["call_id"],
     )
-    context = current_context().delegated(brief["call_id"], Path(branch.workspace) if branch else None)
+    context = current_context().delegated(brief["call_id"], lazy)
     try:
-        out = await deps.branch.ainvoke(_branch_input(brief, deps, branch), context=context)
-    except ModelCallError as exc:  # a budget stop (RunError too) must end the run, not just this branch
+        out = await deps.branch.ainvoke(_branch_input(brief, deps, lazy), context=context)
+    except (ModelCallError, BranchUnavailable) as exc:  # a budget stop (RunError) must end the run, not this branch
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
+    branch = lazy.branch if lazy is not None else None  # None: the subagent used no tool, so made no branch
     verdicts, files = out["verdicts"], out["files_changed"]
     last = verdicts[-1]["decision"]
     status = "approved" if last == "approve" else "unreadable" if last == "unreadable" else "unapproved"

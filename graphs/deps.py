@@ -48,6 +48,11 @@ class Deps:
         """The running run's workspace directory."""
         return current_context().workspace(self.workspace, self.workspace_root)
 
+    def named_workspace(self) -> Path:
+        """The workspace the agent's prompts name: inside a writing delegation its branch's, made or not yet
+        (so the prompt stays the same when the branch is made), else the run's."""
+        return current_context().branch_workspace or self.run_workspace()
+
     def run_policy(self) -> PermissionPolicy:
         """The running run's permission policy."""
         return current_context().policy(self.permissions)

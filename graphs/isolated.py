@@ -2,11 +2,12 @@
 
 A delegation whose agent may write (Write, Edit, NotebookEdit or Bash) works in a branch of its own
 (orchestrator/isolation: a git worktree, or a snapshot outside git); one that only reads shares the main
-workspace. Each review round commits the branch and reviews its diff against the base; the last reviewed
-commit is what merges. When the branch comes back approved (or unapproved, with `merge_unapproved`), it
-merges into the main workspace, one merge at a time, in the order the branches finish; a conflict lands
-nothing and goes back to the delegating agent in the Task result. Merged branches are removed unless
-`keep_branches`.
+workspace. The branch is made at the agent's first tool call (`LazyBranch`), so one that only answers
+makes none; a delegation from inside a branch starts from that branch. Each review round commits the
+branch and reviews its diff against the base; the last reviewed commit is what merges. When the branch
+comes back approved (or unapproved, with `merge_unapproved`), it merges into the main workspace, one merge
+at a time, in the order the branches finish; a conflict lands nothing and goes back to the delegating
+agent in the Task result. Merged branches are removed unless `keep_branches`.
 
 Durable: the branch's outcome is written next to it (`result.json`) once merged, so a resumed run returns
 that outcome instead of redoing the branch; a merge interrupted before that is applied again, which
@@ -22,6 +23,7 @@ import re
 import shutil
 import uuid
 import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +35,29 @@ from orchestrator.graphs.state import BranchRecord
 from orchestrator.isolation import (
     BranchWorkspace,
     Change,
+    GitError,
     MergeOutcome,
+    WorkspaceTooLarge,
     branch_diff,
+    branch_location,
     commit_round,
     merge_branch,
     open_branch,
     remove_branch,
+    reopen_branch,
 )
 from orchestrator.logs import get_logger
 
 __all__ = [
     "WRITING_TOOLS",
+    "BranchUnavailable",
+    "LazyBranch",
     "branches_home",
     "close_branch",
     "conflict_text",
     "finish_branch",
     "git_missing",
-    "open_for",
+    "plan_for",
     "recorded_result",
     "run_branches",
     "workspace_lock",
@@ -104,20 +112,60 @@ def run_branches(root: Path | None, run_id: str) -> Path:
     return branches_home(root) / _safe(run_id)
 
 
-def open_for(workspace: Path, root: Path | None, call_id: str) -> tuple[BranchWorkspace, dict[str, Any] | None] | None:
-    """Open (or, on resume, reopen) the branch of delegation `call_id` of the running run, with the outcome a
-    previous attempt recorded for it (`recorded_result`); None without git (the delegation shares the main
-    workspace). One call, so a delegation's branch costs the event loop one thread hop."""
+class BranchUnavailable(RuntimeError):
+    """The delegation's branch could not be made (git failed, the workspace is too large to copy, the disk
+    refused): the delegation fails with this message, its siblings carry on."""
+
+
+@dataclass
+class LazyBranch:
+    """A writing delegation's branch, made when its agent first uses a tool (`ready`), so a subagent that
+    only answers costs no copy, commit or merge. Until then the branch's path is known (the brief and the
+    request fingerprints name it) and the delegation sees the main workspace; its base is the main
+    workspace as it is at that first tool call, before the agent has looked at anything."""
+
+    main: Path
+    """The workspace the branch is made from and merges into."""
+    home: Path
+    call_id: str
+    ref: str
+    workspace: Path
+    """Where the branch's workspace is (or will be)."""
+    branch: BranchWorkspace | None = None
+    """The branch, once made."""
+    _making: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def ready(self) -> BranchWorkspace:
+        """The branch, made now if it is not yet (one opening at a time per main workspace)."""
+        async with self._making:  # a subagent's parallel Task calls may ask at once
+            if self.branch is None:
+                try:
+                    async with workspace_lock(self.main):
+                        self.branch = await asyncio.to_thread(
+                            open_branch, self.main, self.home, call_id=self.call_id, ref=self.ref
+                        )
+                except (GitError, WorkspaceTooLarge, OSError) as exc:
+                    raise BranchUnavailable(f"cannot give the subagent a workspace of its own: {exc}") from exc
+        return self.branch
+
+
+def plan_for(workspace: Path, root: Path | None, call_id: str) -> tuple[LazyBranch, dict[str, Any] | None] | None:
+    """The branch of delegation `call_id` of the running run, not made yet (or, on resume, as an earlier
+    attempt made it), with the outcome that attempt recorded (`recorded_result`); None without git (the
+    delegation shares the main workspace). One call, so it costs the event loop one thread hop."""
     if git_missing():
         return None
     run, call = _safe(_run_dir()), _safe(call_id)
-    branch = open_branch(workspace, run_branches(root, run) / call, call_id=call_id, ref=f"orchestrate/{run}/{call}")
-    return branch, recorded_result(branch)
+    home = run_branches(root, run) / call
+    made = reopen_branch(home)
+    where = Path(made.workspace) if made is not None else branch_location(workspace, home)
+    lazy = LazyBranch(workspace, home, call_id, f"orchestrate/{run}/{call}", where, made)
+    return lazy, recorded_result(home)
 
 
-def recorded_result(branch: BranchWorkspace) -> dict[str, Any] | None:
-    """The outcome a previous attempt of this run recorded for the branch, if it got that far."""
-    path = Path(branch.home) / "result.json"
+def recorded_result(home: Path) -> dict[str, Any] | None:
+    """The outcome a previous attempt of this run recorded for the branch under `home`, if it got that far."""
+    path = home / "result.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 

@@ -186,7 +186,7 @@ async def call_model(
     context, run_id = current_context(), thread_id()
     if deps.ledger is not None and run_id:
         await deps.ledger.acheck(run_id, context.delegation, context.budget)
-    request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.run_workspace()))
+    request = request_fingerprint(runnable, messages, model=model, workspace=str(deps.named_workspace()))
     started, clock = time.time(), time.perf_counter()
     try:
         text = None if stream_fields is None else _TextStream(agent, stream_fields)

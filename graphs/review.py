@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langgraph.graph import START, StateGraph
 from pydantic import BaseModel, Field, ValidationError
 
-from orchestrator.graphs.context import RunContext
+from orchestrator.graphs.context import RunContext, current_context
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.evidence import contradicted_claims, missing_work, review_request
 from orchestrator.graphs.forced_tool import call_forced_tool
@@ -114,12 +114,11 @@ def _round_diff(branch: BranchWorkspace, commit: str) -> tuple[list[Change], dic
     return changes, {c.path: branch_patch(branch, commit, c.path) for c in changes if c.status == "modified"}
 
 
-def _evidence(state: BranchState, workspace: Path) -> tuple[str, list[str], str | None]:
-    """The review request (brief, report, tool calls, the changed files as they are, the branch's diff), the
-    evidence check's problems and the branch's commit of the round (None: no branch). It reads files and
+def _evidence(state: BranchState, workspace: Path, branch: BranchWorkspace | None) -> tuple[str, list[str], str | None]:
+    """The review request (brief, report, tool calls, the changed files as they are, the `branch`'s diff),
+    the evidence check's problems and the branch's commit of the round (None: no branch). It reads files and
     commits the branch, so it runs in one thread hop."""
-    brief, isolation = state["brief"], state.get("isolation")
-    branch = BranchWorkspace.of(isolation) if isolation else None
+    brief = state["brief"]
     commit = commit_round(branch, state["files_changed"]) if branch else None
     diff = _round_diff(branch, commit) if branch and commit else None
     files = state["files_changed"] if diff is None else [c.path for c in diff[0] if c.status != "deleted"]
@@ -135,8 +134,9 @@ async def review(state: BranchState, *, deps: Deps) -> dict[str, Any]:
     of its own: the branch's diff)."""
     brief = state["brief"]
     reviewer = deps.agents[brief["parent"]]
-    workspace = deps.run_workspace()
-    request, problems, commit = await asyncio.to_thread(_evidence, state, workspace)
+    workspace, lazy = deps.run_workspace(), current_context().branch
+    branch = lazy.branch if lazy is not None else None  # None too while the subagent has used no tool
+    request, problems, commit = await asyncio.to_thread(_evidence, state, workspace, branch)
     messages: list[BaseMessage] = [SystemMessage(review_system_prompt(reviewer)), HumanMessage(request)]
     judge = partial(_judge, deps=deps, agent=reviewer.name, model=brief["parent_model"], workspace=workspace)
     verdict, misread = await judge(messages)

@@ -170,7 +170,5 @@ class BranchState(TypedDict):
     files_changed: Annotated[list[str], union]
     tool_log: Annotated[list[ToolEvent], operator.add]
     delegations: Annotated[list[DelegationRecord], operator.add]
-    isolation: NotRequired[dict[str, str]]
-    """The branch workspace this subtask works in (`BranchWorkspace.as_dict()`); absent: the main one."""
     reviewed_commit: NotRequired[str]
     """The branch's commit the last review judged: what merges (nothing works on the branch after it)."""

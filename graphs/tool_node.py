@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.errors import ToolError
 from orchestrator.file_mentions import in_workspace
-from orchestrator.graphs.context import thread_id
+from orchestrator.graphs.context import current_context, thread_id
 from orchestrator.graphs.deps import Deps
 from orchestrator.graphs.model_call import call_model
 from orchestrator.graphs.permission_gate import check_permission, summarize_call
@@ -157,6 +157,8 @@ async def run_tools(state: AgentState, *, deps: Deps) -> dict[str, Any]:
     spec = deps.agents[state["agent"]]
     last = state["messages"][-1]
     calls = [c for c in last.tool_calls if c["name"] not in TASK_ALIASES] if isinstance(last, AIMessage) else []
+    if calls and (branch := current_context().branch) is not None:
+        await branch.ready()  # a writing delegation's first tool call makes its branch (graphs/isolated.py)
     ctx = _context(state, spec, deps)
     messages, events = [], []
     with structlog.contextvars.bound_contextvars(agent=spec.name, node="tools"):

@@ -192,7 +192,7 @@ def _branches_of(run_id: str) -> list[tuple[BranchWorkspace, dict[str, Any]]]:
     found = []
     for meta in sorted(home.glob("*/branch.json"), key=lambda p: p.stat().st_mtime):
         branch = BranchWorkspace.of(json.loads(meta.read_text()))
-        saved = recorded_result(branch)
+        saved = recorded_result(Path(branch.home))
         record = saved["record"] if saved else {}
         outcome = record.get("branch", {})
         found.append((branch, {

@@ -8,10 +8,12 @@ from orchestrator.isolation.branch import (
     Change,
     WorkspaceTooLarge,
     branch_diff,
+    branch_location,
     branch_patch,
     commit_round,
     open_branch,
     remove_branch,
+    reopen_branch,
 )
 from orchestrator.isolation.git import AUTHOR, GitError
 from orchestrator.isolation.merge import Conflict, MergeOutcome, merge_branch
@@ -26,9 +28,11 @@ __all__ = [
     "MergeOutcome",
     "WorkspaceTooLarge",
     "branch_diff",
+    "branch_location",
     "branch_patch",
     "commit_round",
     "merge_branch",
     "open_branch",
     "remove_branch",
+    "reopen_branch",
 ]

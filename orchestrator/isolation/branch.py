@@ -37,10 +37,12 @@ __all__ = [
     "Change",
     "WorkspaceTooLarge",
     "branch_diff",
+    "branch_location",
     "branch_patch",
     "commit_round",
     "open_branch",
     "remove_branch",
+    "reopen_branch",
 ]
 
 SNAPSHOT_CAP_BYTES = 512 * 1024 * 1024
@@ -181,18 +183,37 @@ def _copy(source: Path, target: Path, size: int) -> None:
     shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
 
 
+def _repository_of(workspace: Path) -> pygit2.Repository | None:
+    """The user's repository a branch of `workspace` is a worktree of; None: the branch is a snapshot."""
+    repo = enclosing_repository(workspace)
+    if repo is not None and _ignored(workspace, repo):  # git would not see its files: a snapshot sees them
+        return None
+    return repo
+
+
+def branch_location(workspace: Path, home: Path) -> Path:
+    """Where the workspace of the branch `open_branch(workspace, home, …)` makes will be, before it is made."""
+    repo = _repository_of(workspace)
+    if repo is None:
+        return home / "tree"
+    return home / "tree" / workspace.resolve().relative_to(Path(repo.workdir).resolve())
+
+
+def reopen_branch(home: Path) -> BranchWorkspace | None:
+    """The branch an earlier attempt of the run made under `home`, if it made one."""
+    meta = home / "branch.json"
+    return BranchWorkspace.of(json.loads(meta.read_text())) if meta.is_file() else None
+
+
 def open_branch(
     workspace: Path, home: Path, *, call_id: str, ref: str, cap: int = SNAPSHOT_CAP_BYTES
 ) -> BranchWorkspace:
     """The branch for delegation `call_id`, made under `home` (or reopened, when a resumed run made it)."""
-    meta = home / "branch.json"
-    if meta.is_file():
-        return BranchWorkspace.of(json.loads(meta.read_text()))
+    if (made := reopen_branch(home)) is not None:
+        return made
     home.mkdir(parents=True, exist_ok=True)
     tree = home / "tree"
-    repo = enclosing_repository(workspace)
-    if repo is not None and _ignored(workspace, repo):  # git would not see its files: a snapshot sees them
-        repo = None
+    repo = _repository_of(workspace)
     if repo is not None:  # the user's repository: its index stays untouched (a temporary one)
         top = Path(repo.workdir).resolve()
         base = _commit(repo, _tree_of(repo, parent=(head := _head(repo))), head)
@@ -211,7 +232,7 @@ def open_branch(
         base = _commit(repo, _snapshot_tree(repo), None)
         repo.references.create(f"refs/heads/{ref}", pygit2.Oid(hex=base))
         branch = BranchWorkspace(call_id, "snapshot", str(tree), str(tree), base, ref, str(tree), str(home))
-    meta.write_text(json.dumps(branch.as_dict()))
+    (home / "branch.json").write_text(json.dumps(branch.as_dict()))
     return branch
 
 

@@ -318,3 +318,71 @@ async def test_what_merges_is_the_commit_the_review_judged(tmp_path: Path, kind:
     record, conflict = await finish_branch(branch, workspace, reviewed, [], merge=True, keep=False)
     assert (record["merge"], record["commit"], conflict) == ("merged", reviewed, "")
     assert "lr = 0.01\n" in (workspace / "train.py").read_text()
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+async def test_a_writing_junior_that_uses_no_tool_makes_no_branch(tmp_path: Path, kind: Kind) -> None:
+    workspace = _workspace(tmp_path, kind, {"train.py": TRAIN})
+    branches = tmp_path / "branches"
+    script = [
+        Reply(ai("", tool_call("Task", task("lr", "Which learning rate does train.py use?"))), when=turn(SENIOR)),
+        Reply(ai("It uses 0.1, as the brief quotes."), when=turn(JUNIOR)),
+        verdict("approve"),
+        Reply(ai("0.1."), when=turn(SENIOR, after="files changed: none]")),
+    ]
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    orchestrator, model = make(agents, script, workspace, branches_dir=branches)
+    result = await orchestrator.arun("lr?", agent=SENIOR)
+    model.assert_complete()
+    [delegation] = result.delegations
+    assert delegation["status"] == "approved" and "branch" not in delegation
+    assert not branches.exists()  # nothing copied, committed or removed
+    if kind == "git":
+        assert _git("for-each-ref", "refs/heads/orchestrate", cwd=workspace) == ""
+        assert _git("worktree", "list", "--porcelain", cwd=workspace).count("worktree ") == 1
+
+
+async def test_a_junior_whose_branch_cannot_be_made_fails_alone_at_its_first_tool_call(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, "plain", {"train.py": TRAIN})
+    (tmp_path / "a-file").write_text("")
+    briefs = task("notes", "Create notes.md with the plan"), task("lr", "Which learning rate does train.py use?")
+    script = [
+        Reply(ai("", *(tool_call("Task", brief) for brief in briefs)), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "x"})), when=turn(JUNIOR, brief="notes")),
+        Reply(ai("It uses 0.1."), when=turn(JUNIOR, brief="learning rate")),
+        verdict("approve"),
+        Reply(ai("Notes failed."), when=turn(SENIOR, after="a workspace of its own")),
+    ]
+    agents = load_agents(cwd=tmp_path, home=tmp_path)
+    orchestrator, model = make(agents, script, workspace, branches_dir=tmp_path / "a-file" / "branches")
+    result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    failed, answered = sorted(result.delegations, key=lambda d: d["description"] != "notes")
+    assert failed["status"] == "error" and answered["status"] == "approved"
+    [failure] = [e for _, e in orchestrator.store.events(result.run_id) if e["event"] == "failed"]
+    assert failure["detail"].startswith("subagent ml-engineer failed: cannot give the subagent a workspace of its own")
+    assert str(tmp_path / "a-file") in failure["detail"] and not (workspace / "notes.md").exists()
+
+
+async def test_a_delegation_from_inside_a_branch_starts_from_that_branch_and_merges_back_through_it(
+    tmp_path: Path,
+) -> None:
+    workspace = _workspace(tmp_path, "git", {"train.py": TRAIN})
+    nested = task("notes plan", "Get notes.md written", agent=SENIOR)
+    script = [
+        Reply(ai("", tool_call("Task", nested)), when=lambda c: turn(SENIOR)(c) and "notes.md" not in c.first_human),
+        Reply(ai("", tool_call("Task", task("notes", "Create notes.md"))), when=turn(SENIOR, brief="Get notes.md")),
+        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
+        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
+        verdict("approve"),
+        Reply(ai("notes.md is written."), when=turn(SENIOR, brief="Get notes.md", after="approved in round 1")),
+        verdict("approve"),
+        Reply(ai("Done."), when=turn(SENIOR, after="approved in round 1")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    outer, inner = sorted(result.delegations, key=lambda d: d["depth"])
+    assert outer["branch"]["changes"] == [{"status": "added", "path": "notes.md"}]  # the junior merged into it
+    assert inner["branch"]["merge"] == "merged"
+    assert (workspace / "notes.md").read_text() == "plan\n"

@@ -146,7 +146,7 @@ def _parts() -> dict[str, list[tuple[Any, str]]]:
             (isolated, "open_branch"),
             (isolated, "_merge"),
             (isolated, "_unmerged"),
-            (delegation, "close_branch"),
+            (delegation, "close_branch"),  # its removal runs in the background: not counted
             (review, "commit_round"),
             (review, "_round_diff"),
         ],

@@ -194,5 +194,5 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
     result = ToolMessage(content, tool_call_id=brief["call_id"], name="Task", artifact=record)
     if branch is not None and merged is not None:
         saved = {"content": content, "record": record, "briefs": out["briefs"], "nested": out["delegations"]}
-        await asyncio.to_thread(close_branch, branch, saved, merged)
+        await close_branch(branch, saved, merged)
     return {"messages": [result], "briefs": out["briefs"], "delegations": [record, *out["delegations"]]}

@@ -53,6 +53,7 @@ __all__ = [
     "BranchUnavailable",
     "LazyBranch",
     "branches_home",
+    "branches_removed",
     "close_branch",
     "conflict_text",
     "finish_branch",
@@ -226,11 +227,45 @@ def _merge(
     return _record(branch, commit, changes, "merged", [], keep), ""
 
 
-def close_branch(branch: BranchWorkspace, result: dict[str, Any], record: BranchRecord) -> None:
+async def close_branch(branch: BranchWorkspace, result: dict[str, Any], record: BranchRecord) -> None:
     """Record the branch's outcome next to it (what `recorded_result` returns on resume), then remove a
-    merged branch's tree and git branch (its records stay), unless it is to be kept."""
+    merged branch's tree and git branch (its records stay), unless it is to be kept. The removal runs in
+    the background, so the Task result does not wait for it; the run waits for it before it ends
+    (`branches_removed`)."""
+    await asyncio.to_thread(_save_result, branch, result)
+    if record["merge"] == "merged" and not record["kept"]:
+        run, removing = thread_id(), asyncio.create_task(asyncio.to_thread(_remove, branch))
+        _removals.setdefault(run, set()).add(removing)
+        removing.add_done_callback(functools.partial(_removed, run))
+
+
+_removals: dict[str, set[asyncio.Task[None]]] = {}
+"""Per run, the removals of its merged branches still under way (a server run has no runner to wait)."""
+
+
+def _removed(run: str, task: asyncio.Task[None]) -> None:
+    pending = _removals.get(run, set())
+    pending.discard(task)
+    if not pending:
+        _removals.pop(run, None)
+
+
+async def branches_removed(run_id: str) -> None:
+    """Wait until the removals `close_branch` started for run `run_id` are done."""
+    pending = _removals.pop(run_id, set())
+    if pending:
+        await asyncio.gather(*pending)
+
+
+def _save_result(branch: BranchWorkspace, result: dict[str, Any]) -> None:
     partial = Path(branch.home) / "result.json.partial"
     partial.write_text(json.dumps(result))
     partial.replace(Path(branch.home) / "result.json")
-    if record["merge"] == "merged" and not record["kept"]:
+
+
+def _remove(branch: BranchWorkspace) -> None:
+    """Remove a merged branch; one that cannot be removed is left where it is (its work has merged)."""
+    try:
         remove_branch(branch)
+    except (GitError, OSError) as exc:
+        log.warning("branch_not_removed", where=branch.root, error=str(exc))

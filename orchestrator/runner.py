@@ -27,6 +27,7 @@ from orchestrator.config import Settings
 from orchestrator.errors import OrchestrateError, RunError, UserError, internal_error
 from orchestrator.graphs.builder import build_graph
 from orchestrator.graphs.context import RunContext
+from orchestrator.graphs.isolated import branches_removed
 from orchestrator.graphs.permission_gate import Answer, PermissionRequest
 from orchestrator.graphs.progress import ProgressEvent
 from orchestrator.graphs.review import final_text
@@ -230,6 +231,7 @@ class Orchestrator:
                 error = mask_secrets(internal_error(exc))
                 log.error("run_crashed", error=type(exc).__name__)
                 log.debug("run_crashed_traceback", exc_info=True)
+            await branches_removed(run_id)  # the merged branches' removal, begun in the background
             # store work stays off the event loop: a checkpointer holding the SQLite write lock needs the loop
             result = await asyncio.to_thread(self._finish, run_id, values, status, error)
             log.info("run_finished", status=result.status, cost_usd=result.usage.get("cost_usd"))

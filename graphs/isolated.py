@@ -244,6 +244,8 @@ _removals: dict[str, set[asyncio.Task[None]]] = {}
 
 
 def _removed(run: str, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:  # a bug: `_remove` handles git's failures
+        log.error("branch_removal_crashed", error=repr(exc))
     pending = _removals.get(run, set())
     pending.discard(task)
     if not pending:

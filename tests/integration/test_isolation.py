@@ -386,3 +386,33 @@ async def test_a_delegation_from_inside_a_branch_starts_from_that_branch_and_mer
     assert outer["branch"]["changes"] == [{"status": "added", "path": "notes.md"}]  # the junior merged into it
     assert inner["branch"]["merge"] == "merged"
     assert (workspace / "notes.md").read_text() == "plan\n"
+
+
+async def test_a_merged_branch_that_cannot_be_removed_is_logged_and_the_run_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structlog.testing import capture_logs
+
+    from orchestrator.graphs import isolated
+    from orchestrator.isolation import GitError
+
+    def locked(branch: object) -> None:
+        raise GitError("git worktree remove failed: cannot remove a locked working tree")
+
+    monkeypatch.setattr(isolated, "remove_branch", locked)
+    workspace = _workspace(tmp_path, "git", {})
+    script = [
+        Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
+        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
+        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
+        verdict("approve"),
+        Reply(ai("Done."), when=turn(SENIOR, after="merged into the workspace")),
+    ]
+    orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
+    with capture_logs() as logs:
+        result = await orchestrator.arun("plan", agent=SENIOR)
+    model.assert_complete()
+    assert result.status == "completed" and (workspace / "notes.md").read_text() == "plan\n"
+    where = Path(result.delegations[0]["branch"]["where"])
+    [warning] = [entry for entry in logs if entry["event"] == "branch_not_removed"]
+    assert warning["where"] == str(where) and "locked working tree" in warning["error"] and where.is_dir()

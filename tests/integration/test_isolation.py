@@ -168,14 +168,19 @@ async def test_a_junior_whose_write_failed_is_sent_back_though_the_file_exists_f
     assert (workspace / "report.md").read_text() == "# Eval\nacc 0.91\n"
 
 
-def _thin_notes(after: str) -> list[Reply]:
+def _notes(review: Reply, after: str, final: str) -> list[Reply]:
+    """A junior writes notes.md and reports; `review` judges it; the senior says `final` once it reads `after`."""
     return [
         Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
         Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
         Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
-        verdict("revise", "too thin"),
-        Reply(ai("Not good enough yet."), when=turn(SENIOR, after=after)),
+        review,
+        Reply(ai(final), when=turn(SENIOR, after=after)),
     ]
+
+
+def _thin_notes(after: str) -> list[Reply]:
+    return _notes(verdict("revise", "too thin"), after, "Not good enough yet.")
 
 
 async def test_an_unapproved_branch_is_kept_unmerged_and_listed(tmp_path: Path) -> None:
@@ -228,13 +233,7 @@ async def test_without_git_juniors_share_the_workspace(tmp_path: Path, monkeypat
     workspace = _workspace(tmp_path, "plain", {})
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     git_missing.cache_clear()
-    script = [
-        Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
-        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
-        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
-        verdict("approve"),
-        Reply(ai("Done."), when=turn(SENIOR, after="approved in round 1")),
-    ]
+    script = _notes(verdict("approve"), "approved in round 1", "Done.")
     orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
     try:
         result = await orchestrator.arun("plan", agent=SENIOR)
@@ -401,13 +400,7 @@ async def test_a_merged_branch_that_cannot_be_removed_is_logged_and_the_run_comp
 
     monkeypatch.setattr(isolated, "remove_branch", locked)
     workspace = _workspace(tmp_path, "git", {})
-    script = [
-        Reply(ai("", tool_call("Task", task("notes", "Create notes.md with the plan"))), when=turn(SENIOR)),
-        Reply(ai("", tool_call("Write", {"file_path": "notes.md", "content": "plan\n"})), when=turn(JUNIOR)),
-        Reply(ai("Wrote notes.md."), when=turn(JUNIOR, after="notes.md")),
-        verdict("approve"),
-        Reply(ai("Done."), when=turn(SENIOR, after="merged into the workspace")),
-    ]
+    script = _notes(verdict("approve"), "merged into the workspace", "Done.")
     orchestrator, model = make(load_agents(cwd=tmp_path, home=tmp_path), script, workspace)
     with capture_logs() as logs:
         result = await orchestrator.arun("plan", agent=SENIOR)

@@ -83,7 +83,7 @@ def _script(writes: bool = False) -> list[Reply]:
 
 
 @dataclass
-class _FreshScriptEachRun:
+class _OneModelForAllRuns:
     """The provider of one orchestrator used for every run, as a pipeline uses it (its graphs compile once):
     one model, as providers cache theirs, given a new script per run."""
 
@@ -103,7 +103,7 @@ async def measure(
 ) -> list[float]:
     workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
     agents = load_agents(cwd=workspace, home=workspace)
-    provider = _FreshScriptEachRun(ScriptedModel(_script(writes)))
+    provider = _OneModelForAllRuns(ScriptedModel(_script(writes)))
     checkpointer = InMemorySaver() if in_memory else None
     orchestrator = Orchestrator(agents, provider=provider, workspace=workspace, db=db or data / "runs.sqlite",
                                 checkpointer=checkpointer, settings=Settings.from_env(isolation=isolation),

@@ -165,11 +165,16 @@ async def delegate(brief: Brief, *, deps: Deps) -> dict[str, Any]:
         call_id=brief["call_id"],
     )
     context = current_context().delegated(brief["call_id"], lazy)
+    if lazy is not None and lazy.branch is None:
+        lazy.pending()
     try:
         out = await deps.branch.ainvoke(_branch_input(brief, deps, lazy), context=context)
     except (ModelCallError, BranchUnavailable) as exc:  # a budget stop (RunError) must end the run, not this branch
         log.warning("delegation_failed", agent=brief["agent"], error=str(exc))
         return _error_result(brief, f"subagent {brief['agent']} failed: {exc}", "error")
+    finally:
+        if lazy is not None:
+            lazy.settled()
     branch = lazy.branch if lazy is not None else None  # None: the subagent used no tool, so made no branch
     verdicts, files = out["verdicts"], out["files_changed"]
     last = verdicts[-1]["decision"]

@@ -118,12 +118,12 @@ class BranchUnavailable(RuntimeError):
     refused): the delegation fails with this message, its siblings carry on."""
 
 
-@dataclass
+@dataclass(eq=False)  # one branch per delegation: compared and hashed by identity
 class LazyBranch:
     """A writing delegation's branch, made when its agent first uses a tool (`ready`), so a subagent that
     only answers costs no copy, commit or merge. Until then the branch's path is known (the brief and the
-    request fingerprints name it) and the delegation sees the main workspace; its base is the main
-    workspace as it is at that first tool call, before the agent has looked at anything."""
+    request fingerprints name it) and the delegation sees the main workspace. Its base is the main workspace
+    as it was when the delegation began: a merge into it before the first tool call makes the branch first."""
 
     main: Path
     """The workspace the branch is made from and merges into."""
@@ -142,12 +142,33 @@ class LazyBranch:
             if self.branch is None:
                 try:
                     async with workspace_lock(self.main):
-                        self.branch = await asyncio.to_thread(
-                            open_branch, self.main, self.home, call_id=self.call_id, ref=self.ref
-                        )
+                        self.branch = await asyncio.to_thread(self.make)
                 except (GitError, WorkspaceTooLarge, OSError) as exc:
                     raise BranchUnavailable(f"cannot give the subagent a workspace of its own: {exc}") from exc
+                finally:
+                    self.settled()
         return self.branch
+
+    def make(self) -> BranchWorkspace:
+        """Make the branch (or reopen it: making it twice gives the same branch). In a thread, under the
+        main workspace's lock."""
+        return open_branch(self.main, self.home, call_id=self.call_id, ref=self.ref)
+
+    def pending(self) -> None:
+        """Until it is made or its delegation ends, a merge into the main workspace makes it first, so its
+        base is the workspace as it was when the delegation began, whatever merged since."""
+        _unmade(self.main).add(self)
+
+    def settled(self) -> None:
+        _unmade(self.main).discard(self)
+
+
+_pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, set[LazyBranch]]] = weakref.WeakKeyDictionary()
+
+
+def _unmade(workspace: Path) -> set[LazyBranch]:
+    """The branches off `workspace` whose delegations run and that are not made yet (per event loop)."""
+    return _pending.setdefault(asyncio.get_running_loop(), {}).setdefault(str(workspace), set())
 
 
 def plan_for(workspace: Path, root: Path | None, call_id: str) -> tuple[LazyBranch, dict[str, Any] | None] | None:
@@ -207,7 +228,8 @@ async def finish_branch(
     if not merge:
         return await asyncio.to_thread(_unmerged, branch, reviewed, changed), ""
     async with workspace_lock(workspace):
-        return await asyncio.to_thread(_merge, branch, reviewed, changed, workspace, keep)
+        unmade = [lazy for lazy in _unmade(workspace) if lazy.branch is None]
+        return await asyncio.to_thread(_merge, branch, reviewed, changed, workspace, keep, unmade)
 
 
 def _unmerged(branch: BranchWorkspace, reviewed: str | None, changed: list[str]) -> BranchRecord:
@@ -216,8 +238,18 @@ def _unmerged(branch: BranchWorkspace, reviewed: str | None, changed: list[str])
 
 
 def _merge(
-    branch: BranchWorkspace, reviewed: str | None, changed: list[str], workspace: Path, keep: bool
+    branch: BranchWorkspace,
+    reviewed: str | None,
+    changed: list[str],
+    workspace: Path,
+    keep: bool,
+    unmade: list[LazyBranch],
 ) -> tuple[BranchRecord, str]:
+    for lazy in unmade:  # siblings that have not used a tool yet start from the workspace before this merge
+        try:
+            lazy.branch = lazy.make()
+        except (GitError, WorkspaceTooLarge, OSError) as exc:  # it is tried again at its first tool call
+            log.warning("branch_not_made", call_id=lazy.call_id, error=str(exc))
     commit = reviewed or commit_round(branch, changed)
     changes = branch_diff(branch, commit)
     outcome = merge_branch(branch, commit, changes, workspace)

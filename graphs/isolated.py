@@ -2,12 +2,13 @@
 
 A delegation whose agent may write (Write, Edit, NotebookEdit or Bash) works in a branch of its own
 (orchestrator/isolation: a git worktree, or a snapshot outside git); one that only reads shares the main
-workspace. The branch is made at the agent's first tool call (`LazyBranch`), so one that only answers
-makes none; a delegation from inside a branch starts from that branch. Each review round commits the
-branch and reviews its diff against the base; the last reviewed commit is what merges. When the branch
-comes back approved (or unapproved, with `merge_unapproved`), it merges into the main workspace, one merge
-at a time, in the order the branches finish; a conflict lands nothing and goes back to the delegating
-agent in the Task result. Merged branches are removed unless `keep_branches`.
+workspace. The branch is made at the agent's first tool call, or just before a sibling's merge if that
+comes first (`LazyBranch`), so one that only answers while nothing merges makes none; a delegation from
+inside a branch starts from that branch. Each review round commits the branch and reviews its diff against
+the base; the last reviewed commit is what merges. When the branch comes back approved (or unapproved,
+with `merge_unapproved`), it merges into the main workspace, one merge at a time, in the order the
+branches finish; a conflict lands nothing and goes back to the delegating agent in the Task result. Merged
+branches are removed unless `keep_branches`.
 
 Durable: the branch's outcome is written next to it (`result.json`) once merged, so a resumed run returns
 that outcome instead of redoing the branch; a merge interrupted before that is applied again, which
@@ -120,10 +121,11 @@ class BranchUnavailable(RuntimeError):
 
 @dataclass(eq=False)  # one branch per delegation: compared and hashed by identity
 class LazyBranch:
-    """A writing delegation's branch, made when its agent first uses a tool (`ready`), so a subagent that
-    only answers costs no copy, commit or merge. Until then the branch's path is known (the brief and the
-    request fingerprints name it) and the delegation sees the main workspace. Its base is the main workspace
-    as it was when the delegation began: a merge into it before the first tool call makes the branch first."""
+    """A writing delegation's branch, made when its agent first uses a tool (`ready`), so a subagent that only
+    answers while nothing merges costs no copy, commit or merge. Until then the branch's path is known
+    (the brief and the request fingerprints name it) and the delegation sees the main workspace. Its base
+    is the main workspace as it was when the delegation began: a merge into it before the first tool call
+    makes the branch first."""
 
     main: Path
     """The workspace the branch is made from and merges into."""

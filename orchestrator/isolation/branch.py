@@ -29,7 +29,7 @@ from typing import Literal
 import pygit2
 
 from orchestrator.errors import RunError
-from orchestrator.isolation.git import GitError, enclosing_repository, git, git_bytes, repository, signature
+from orchestrator.isolation.git import GitError, enclosing_repository, git, repository, signature
 
 __all__ = [
     "SNAPSHOT_CAP_BYTES",
@@ -111,10 +111,12 @@ def _tree_of(
             staged.write()
         env = {"GIT_INDEX_FILE": str(path)}
         git(["add", "-A", "--", "."], cwd, env=env)
-        present = [p for p in also if (cwd / p).is_file()]
-        if present:
-            git(["add", "-f", "--", *present], cwd, env=env)
-        return str(pygit2.Index(str(path)).write_tree(repo))
+        staged = pygit2.Index(str(path))
+        ignored = [p for p in also if p not in staged and (cwd / p).is_file()]  # what git's rules left out
+        if ignored:
+            git(["add", "-f", "--", *ignored], cwd, env=env)
+            staged.read(True)
+        return str(staged.write_tree(repo))
 
 
 def _snapshot_tree(repo: pygit2.Repository, also: Sequence[str] = ()) -> str:
@@ -218,6 +220,8 @@ def open_branch(
         top = Path(repo.workdir).resolve()
         base = _commit(repo, _tree_of(repo, parent=(head := _head(repo))), head)
         git(["worktree", "add", "-q", "-B", ref, str(tree), base], top)
+        shutil.copyfile(Path(repository(tree).path) / "index", home / "index")  # the checkout's file stats:
+        # the first round's `git add` re-reads only the files the agent touched
         inside = workspace.resolve().relative_to(top)
         branch = BranchWorkspace(call_id, "worktree", str(tree), str(tree / inside), base, ref, str(top), str(home))
     else:
@@ -290,9 +294,19 @@ def branch_patch(branch: BranchWorkspace, commit: str, path: str | None = None) 
 
 
 def remove_branch(branch: BranchWorkspace) -> None:
-    """Remove the branch's tree and its git branch; its records (`branch.json`, `result.json`) stay."""
-    if branch.kind == "worktree":
-        git(["worktree", "remove", "--force", branch.root], Path(branch.repo))
-        git_bytes(["branch", "-D", branch.ref], Path(branch.repo), ok=(0, 1))
-    else:
+    """Remove the branch's tree and its git branch; its records (`branch.json`, `result.json`) stay. In
+    process, as `git worktree remove --force` and `git branch -D` would (two git processes saved)."""
+    if branch.kind == "snapshot":
         shutil.rmtree(branch.root, ignore_errors=True)
+        return
+    repo, root = repository(Path(branch.repo)), os.path.realpath(branch.root)
+    try:
+        named = [n for n in repo.list_worktrees() if os.path.realpath(repo.lookup_worktree(n).path) == root]
+        if os.path.lexists(root):  # else only its records in the repository are left to remove
+            shutil.rmtree(root)
+        for name in named:  # its administrative files in the repository, now that its tree is gone
+            repo.lookup_worktree(name).prune(True)
+        if (ref := repo.references.get(f"refs/heads/{branch.ref}")) is not None:
+            ref.delete()
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot remove the worktree {branch.root} from {branch.repo}: {exc}") from exc

@@ -3,8 +3,8 @@ pager, and never a change to the user's configuration. Works where git has no id
 
 Reading objects, making commits and moving refs happen in process through libgit2 (pygit2): a git
 process costs 2-5 ms to start, and a delegation needs a dozen such steps. What libgit2 does not do the
-way git does (`git add -A` with git's own index and ignore handling, worktrees, `merge-file`) runs the
-git command, through `git_bytes`."""
+way git does (`git add -A` with git's own index and ignore handling, making a worktree, whose checkout
+runs the user's filters, Git LFS's among them, `merge-file`) runs the git command, through `git_bytes`."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ configured here (as on CI): the orchestrator's commits carry their own."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from orchestrator import load_agents
 from orchestrator.cli.app import app
-from orchestrator.isolation import AUTHOR, branch_diff, commit_round, open_branch
+from orchestrator.isolation import AUTHOR, branch_diff, commit_round, open_branch, remove_branch
 from orchestrator.trace import load_trace, render_html
 from tests.support.graph_script import JUNIOR, SENIOR, make, review_of, task, turn, verdict
 from tests.support.scripted_model import Reply, ai, tool_call
@@ -290,6 +291,22 @@ def test_a_round_that_changed_nothing_keeps_the_last_commit_and_a_change_makes_o
     Path(branch.workspace, "notes.md").unlink()
     third = commit_round(branch)
     assert [(c.status, c.path) for c in branch_diff(branch, third)] == [("modified", "train.py")]
+
+
+def test_removing_a_branch_removes_its_worktree_and_ref_only_even_once_its_tree_is_gone(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, "git", {"train.py": TRAIN})
+    kept, gone = (open_branch(workspace, tmp_path / c, call_id=c, ref=f"orchestrate/r/{c}") for c in ("c1", "c2"))
+    shutil.rmtree(gone.root)  # deleted by hand: git still lists it
+    remove_branch(gone)
+    listed = _git("worktree", "list", "--porcelain", cwd=workspace)
+    assert f"worktree {kept.root}\n" in listed and gone.root not in listed
+    assert _git("for-each-ref", "--format=%(refname:short)", "refs/heads/orchestrate", cwd=workspace).split() == [
+        kept.ref
+    ]
+    assert Path(kept.workspace, "train.py").read_text() == TRAIN
+    remove_branch(kept)
+    assert _git("worktree", "list", "--porcelain", cwd=workspace).count("worktree ") == 1
+    assert not Path(kept.root).exists() and _git("branch", "--list", "orchestrate/*", cwd=workspace) == ""
 
 
 def test_a_repository_without_commits_branches_off_its_files_and_keeps_its_index(tmp_path: Path) -> None:

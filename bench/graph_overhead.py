@@ -8,7 +8,8 @@ made, committed, diffed, merged and removed: 8 model calls. Reported: wall time 
 (graph, checkpoints, run records, ledger, tools, our nodes) of one orchestrator that runs them all (its
 graphs compile once, in the first run, which is not counted), with the default SQLite persistence and, for
 comparison, in-memory checkpoints, and for the writing juniors SQLite without branches (each junior in
-the main workspace: what a branch per writing delegation costs); `--db TARGET` adds a row for that
+the main workspace: what a branch per writing delegation costs) and in a git repository (each branch a
+git worktree: a checkout of the repository, as in most users' projects); `--db TARGET` adds a row for that
 database (e.g. a postgresql:// URL), `--postgres` one for a throwaway local PostgreSQL server with default
 durability (needs the Debian package, like the tests).
 
@@ -27,6 +28,7 @@ import functools
 import inspect
 import logging
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,10 +100,26 @@ class _OneModelForAllRuns:
         return model
 
 
+def _git_repository(workspace: Path) -> None:
+    """Make `workspace` a git repository with one commit (a README), as a user's project is."""
+    (workspace / "README.md").write_text("a project\n")
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q"], ["add", "README.md"], [*identity, "commit", "-q", "-m", "start"]):
+        subprocess.run(["git", *args], cwd=workspace, check=True, capture_output=True)
+
+
 async def measure(
-    runs: int, *, db: str | None = None, in_memory: bool = False, isolation: bool = True, writes: bool = False
+    runs: int,
+    *,
+    db: str | None = None,
+    in_memory: bool = False,
+    isolation: bool = True,
+    writes: bool = False,
+    in_git: bool = False,
 ) -> list[float]:
     workspace, data = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())  # the database lives outside, as by default
+    if in_git:  # branches are git worktrees of it, not snapshots of a plain directory
+        _git_repository(workspace)
     agents = load_agents(cwd=workspace, home=workspace)
     provider = _OneModelForAllRuns(ScriptedModel(_script(writes)))
     checkpointer = InMemorySaver() if in_memory else None
@@ -233,6 +251,7 @@ async def main(runs: int, db: str | None, postgres: bool) -> None:
     report("in-memory checkpoints", await measure(runs, in_memory=True))
     report("SQLite, juniors write a file", await measure(runs, writes=True), writes=True)
     report("... and no branches", await measure(runs, writes=True, isolation=False), writes=True)
+    report("... in a git repository", await measure(runs, writes=True, in_git=True), writes=True)
     if db:
         report(redact_url(db)[:28], await measure(runs, db=db))
     if postgres:

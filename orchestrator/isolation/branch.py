@@ -301,11 +301,12 @@ def remove_branch(branch: BranchWorkspace) -> None:
         return
     repo, root = repository(Path(branch.repo)), os.path.realpath(branch.root)
     try:
-        named = [n for n in repo.list_worktrees() if os.path.realpath(repo.lookup_worktree(n).path) == root]
+        worktrees = [repo.lookup_worktree(name) for name in repo.list_worktrees()]
+        mine = [worktree for worktree in worktrees if os.path.realpath(worktree.path) == root]
         if os.path.lexists(root):  # else only its records in the repository are left to remove
             shutil.rmtree(root)
-        for name in named:  # its administrative files in the repository, now that its tree is gone
-            repo.lookup_worktree(name).prune(True)
+        for worktree in mine:  # its administrative files in the repository, now that its tree is gone
+            worktree.prune(True)
         if (ref := repo.references.get(f"refs/heads/{branch.ref}")) is not None:
             ref.delete()
     except pygit2.GitError as exc:

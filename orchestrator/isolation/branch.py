@@ -106,9 +106,9 @@ def _tree_of(
     with tempfile.TemporaryDirectory(prefix="orchestrate-index-") as tmp:
         path, cwd = index or Path(tmp) / "index", Path(repo.workdir)
         if parent and not path.is_file():
-            staged = pygit2.Index(str(path))
-            staged.read_tree(repo[parent].peel(pygit2.Tree))
-            staged.write()
+            seed = pygit2.Index(str(path))
+            seed.read_tree(repo[parent].peel(pygit2.Tree))
+            seed.write()
         env = {"GIT_INDEX_FILE": str(path)}
         git(["add", "-A", "--", "."], cwd, env=env)
         staged = pygit2.Index(str(path))

@@ -260,9 +260,11 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-            for name, kind in (c for c in LEASE_COLUMNS if c[0] not in columns):
-                self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            with self._tx() as execute:  # check and add in one write transaction: processes that open a
+                # new or older file at once add each column once
+                columns = {row[1] for row in execute("PRAGMA table_info(runs)", ())}
+                for name, kind in (c for c in LEASE_COLUMNS if c[0] not in columns):
+                    execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}", ())
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot use the run database {self.where} (--db / ORCHESTRATE_DB): {exc}") from exc
 

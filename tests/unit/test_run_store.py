@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from orchestrator.errors import UserError
 from orchestrator.run_store import (
+    LEASE_COLUMNS,
     CallRecord,
     EventLog,
     RunStore,
@@ -248,6 +250,38 @@ def test_nul_bytes_in_text_do_not_break_a_run(opened: Opener) -> None:
     store.start_run("r", "task\x00with nul", {})
     store.finish_run("r", "completed", final="a\x00b")
     assert store.run("r").final in ("a\x00b", "a\ufffdb")  # Postgres text cannot hold NUL
+
+
+def test_a_file_of_an_older_version_opened_by_two_processes_at_once_gains_its_columns_once(tmp_path: Path) -> None:
+    path = tmp_path / "older.sqlite"
+    RunStore(path).close()
+    with sqlite3.connect(path) as older:  # the file as it was before the lease columns
+        for name, _ in LEASE_COLUMNS:
+            older.execute(f"ALTER TABLE runs DROP COLUMN {name}")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")  # the other process is adding them right now
+    opened: list[RunStore | UserError] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(RunStore(path))
+        except UserError as exc:
+            opened.append(exc)
+
+    opening = threading.Thread(target=open_it)
+    opening.start()
+    time.sleep(0.3)  # by then the store waits for the lock (one that read the columns first fails on ADD COLUMN)
+    for name, kind in LEASE_COLUMNS:
+        other.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+    other.execute("COMMIT")
+    opening.join(timeout=30)
+    [store] = opened
+    assert isinstance(store, RunStore), store
+    store.start_run("r1", "task", {}, owner=this_owner())
+    assert store.run("r1").owner == this_owner()
+    store.close()
+    other.close()
 
 
 def test_open_store_opens_sqlite_files_and_defaults_to_the_environment_then_the_user_dir(

@@ -6,6 +6,15 @@ the verified safetensors arrays under the graph's names (Q, K and V fused, matri
 Runtime's fused BERT operators: `Attention` (one QKV product, the padding mask), `SkipLayerNormalization`
 (residual, bias and norm in one pass) and `BiasGelu` (the exact, erf form).
 
+Three of each layer's four matrices (attention output, feed-forward up and down: three quarters of the
+multiply-adds) are int8, multiplied by `DynamicQuantizeMatMul`, which quantizes its input on the fly with
+one scale for the whole input (so the encoder runs one text at a time: a text's vector must not depend on
+what it is batched with). That halves a task's encoding time (2.6 vs 5.4 ms for a 30-token task on one
+core). `quantize` makes them, symmetric per output column, with 7 bits: ONNX Runtime's advice for CPUs
+without VNNI, whose AVX2 kernel sums pairs of products in 16 bits, which 8-bit weights can saturate. The
+query, key and value matrices stay float32 inside `Attention`. The vectors are within a cosine of 0.985
+of upstream's (tests/integration/test_semantic_router.py); the routing weights are fitted on these.
+
 The file is written by `python -m orchestrator.routing.encoder_graph` with the `onnx` package, a
 development dependency (its import alone costs half a second, which routing does not pay); a unit test
 checks that the shipped file is what this module writes.
@@ -31,9 +40,19 @@ VOCABULARY = 30522
 POSITIONS = 512
 EPS = 1e-12
 _QKV = ("query", "key", "value")
+QUANTIZED = ("out", "up", "down")
+"""The per-layer matrices stored as int8 (`layer{i}.{name}`), each with its column scales (`.scale`)."""
+WEIGHT_BITS = 7
 
 
-def initializers(w: dict[str, NDArray[np.float32]]) -> dict[str, NDArray[np.float32]]:
+def quantize(matrix: NDArray[np.float32]) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
+    """Symmetric per-column quantization of an `x @ W` matrix to `WEIGHT_BITS`: (int8 values, scales)."""
+    top = 2 ** (WEIGHT_BITS - 1) - 1
+    scale = np.maximum(np.abs(matrix).max(0), 1e-30) / top
+    return np.clip(np.rint(matrix / scale), -top, top).astype(np.int8), scale.astype(np.float32)
+
+
+def initializers(w: dict[str, NDArray[np.float32]]) -> dict[str, NDArray[Any]]:
     """The graph's weights by name, from the model's safetensors arrays (contiguous, ready to hand over)."""
     e = "embeddings."
     out = {
@@ -59,7 +78,13 @@ def initializers(w: dict[str, NDArray[np.float32]]) -> dict[str, NDArray[np.floa
             q + "norm2.weight": w[p + "output.LayerNorm.weight"],
             q + "norm2.bias": w[p + "output.LayerNorm.bias"],
         }
-    return {name: np.ascontiguousarray(array, np.float32) for name, array in out.items()}
+    arrays: dict[str, NDArray[Any]] = {}
+    for name, array in out.items():
+        if _is_int8(name):
+            arrays[name], arrays[name + ".scale"] = map(np.ascontiguousarray, quantize(array))
+        else:
+            arrays[name] = np.ascontiguousarray(array, np.float32)
+    return arrays
 
 
 def _shapes() -> dict[str, tuple[int, ...]]:
@@ -71,7 +96,12 @@ def _shapes() -> dict[str, tuple[int, ...]]:
         shapes |= {q + "qkv": (d, 3 * d), q + "qkv.bias": (3 * d,), q + "out": (d, d), q + "out.bias": (d,)}
         shapes |= {q + "up": (d, ff), q + "up.bias": (ff,), q + "down": (ff, d), q + "down.bias": (d,)}
         shapes |= {q + f"norm{n}.{part}": (d,) for n in (1, 2) for part in ("weight", "bias")}
+        shapes |= {q + f"{name}.scale": (shapes[q + name][1],) for name in QUANTIZED}
     return shapes
+
+
+def _is_int8(name: str) -> bool:
+    return name.startswith("layer") and name.rpartition(".")[2] in QUANTIZED
 
 
 def write_graph() -> bytes:
@@ -80,7 +110,8 @@ def write_graph() -> bytes:
 
     tensors: list[TensorProto] = []
     for name, shape in _shapes().items():
-        tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=shape, data_location=TensorProto.EXTERNAL)
+        kind = TensorProto.INT8 if _is_int8(name) else TensorProto.FLOAT
+        tensor = TensorProto(name=name, data_type=kind, dims=shape, data_location=TensorProto.EXTERNAL)
         tensor.external_data.add(key="location", value="supplied-by-the-encoder")
         tensors.append(tensor)
     tensors += [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("0", 0), ("1", 1), ("2", 2))]
@@ -91,17 +122,20 @@ def write_graph() -> bytes:
         nodes.append(helper.make_node(kind, list(inputs), [out], domain="com.microsoft" if ms else "", **attributes))
         return out
 
+    def matmul(x: str, weights: str) -> str:
+        return op("DynamicQuantizeMatMul", x, weights, weights + ".scale", ms=True)
+
     length = op("Slice", op("Shape", "ids"), "1", "2")
     x = op("Add", op("Gather", "word", "ids"), op("Slice", "position", "0", length, "0"))
     x = op("LayerNormalization", op("Add", x, "type0"), "embeddings.norm.weight", "embeddings.norm.bias", epsilon=EPS)
     for i in range(LAYERS):
         q = f"layer{i}."
         attention = op("Attention", x, q + "qkv", q + "qkv.bias", "mask", ms=True, num_heads=HEADS)
-        attention = op("MatMul", attention, q + "out")
+        attention = matmul(attention, q + "out")
         x = op("SkipLayerNormalization", attention, x, q + "norm1.weight", q + "norm1.bias", q + "out.bias",
                ms=True, epsilon=EPS)  # fmt: skip
-        up = op("BiasGelu", op("MatMul", x, q + "up"), q + "up.bias", ms=True)
-        x = op("SkipLayerNormalization", op("MatMul", up, q + "down"), x, q + "norm2.weight", q + "norm2.bias",
+        up = op("BiasGelu", matmul(x, q + "up"), q + "up.bias", ms=True)
+        x = op("SkipLayerNormalization", matmul(up, q + "down"), x, q + "norm2.weight", q + "norm2.bias",
                q + "down.bias", ms=True, epsilon=EPS)  # fmt: skip
     nodes.append(helper.make_node("Identity", [x], ["states"]))
     graph = helper.make_graph(

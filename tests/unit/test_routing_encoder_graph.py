@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from orchestrator.routing.data import data_file
-from orchestrator.routing.encoder_graph import GRAPH_FILE, initializers, write_graph
+from orchestrator.routing.encoder_graph import GRAPH_FILE, QUANTIZED, WEIGHT_BITS, initializers, quantize, write_graph
 
 
 def test_the_shipped_graph_is_what_the_writer_writes() -> None:
@@ -37,4 +37,20 @@ def test_the_graph_holds_no_weights_and_declares_every_initializer_the_encoder_s
             upstream[p + n] = (384,)
     supplied = initializers({name: np.zeros(shape, np.float32) for name, shape in upstream.items()})
     assert {name: array.shape for name, array in supplied.items()} == external
-    assert all(array.flags.c_contiguous and array.dtype == np.float32 for array in supplied.values())
+    declared = {t.name: t.data_type for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL}
+    int8 = {name for name in supplied if name.startswith("layer") and name.rpartition(".")[2] in QUANTIZED}
+    assert len(int8) == 6 * 3
+    assert all(supplied[n].dtype == np.int8 and declared[n] == onnx.TensorProto.INT8 for n in int8)
+    assert all(supplied[n].dtype == np.float32 and declared[n] == onnx.TensorProto.FLOAT for n in set(supplied) - int8)
+    assert all(array.flags.c_contiguous for array in supplied.values())
+
+
+def test_weights_are_quantized_per_column_to_seven_bits_and_come_back_within_half_a_step() -> None:
+    rng = np.random.default_rng(0)
+    matrix = (rng.standard_normal((384, 8)) * np.array([0.01, 0.1, 1, 10, 0.5, 2, 3, 0.001])).astype(np.float32)
+    values, scales = quantize(matrix)
+    assert values.dtype == np.int8 and scales.shape == (8,)
+    assert np.abs(values).max() == 2 ** (WEIGHT_BITS - 1) - 1  # each column's largest weight uses the full range
+    assert np.all(np.abs(values.astype(np.float32) * scales - matrix) <= scales / 2 + 1e-7)
+    zero_values, zero_scales = quantize(np.zeros((4, 2), np.float32))
+    assert not zero_values.any() and np.all(zero_scales > 0)

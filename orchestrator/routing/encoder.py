@@ -9,8 +9,9 @@ The graph is shipped without weights (encoder_graph.py) and ONNX Runtime runs it
 safetensors arrays: the embeddings and the attention matrices as they are, the feed-forward and attention
 output matrices quantized to 7-bit int8 when the encoder loads (30 ms; encoder_graph.py says why 7).
 Its kernels pick the CPU's instructions when the process starts, not when the wheel was built. The
-vectors are within a cosine of 0.985 of upstream's float32 ones. Each text is its own forward pass, since the int8 products quantize their whole input with one
-scale: batched, a text's vector would depend on its neighbours.
+vectors are within a cosine of 0.985 of upstream's float32 ones. Each text is its own forward pass,
+since the int8 products quantize their whole input with one scale: batched, a text's vector would depend
+on its neighbours.
 """
 
 from __future__ import annotations

@@ -89,8 +89,7 @@ class Encoder:
         return out
 
     def _forward(self, ids: list[int]) -> Matrix:
-        tokens = np.array([ids], np.int64)
-        states = self._session.run(None, {"ids": tokens, "mask": np.ones(tokens.shape, np.int32)})[0][0]
+        states = self._session.run(None, {"ids": np.array([ids], np.int64)})[0][0]
         pooled = states.mean(0)
         out: Matrix = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
         return out

@@ -3,7 +3,7 @@
 The graph file holds no weights (10 KB): each initializer is declared external, and `initializers` lays out
 the verified safetensors arrays under the graph's names (Q, K and V fused, matrices transposed for
 `x @ W`) for ONNX Runtime's `add_external_initializers`, which uses them without a copy. It uses ONNX
-Runtime's fused BERT operators: `Attention` (one QKV product, the padding mask), `SkipLayerNormalization`
+Runtime's fused BERT operators: `Attention` (one QKV product), `SkipLayerNormalization`
 (residual, bias and norm in one pass) and `BiasGelu` (the exact, erf form).
 
 Three of each layer's four matrices (attention output, feed-forward up and down: three quarters of the
@@ -105,7 +105,7 @@ def _is_int8(name: str) -> bool:
 
 
 def write_graph() -> bytes:
-    """The serialized graph: `ids` and `mask` (batch, tokens) in, the last layer's token `states` out."""
+    """The serialized graph: one text's `ids` (1, tokens) in, the last layer's token `states` out."""
     from onnx import NodeProto, TensorProto, helper
 
     tensors: list[TensorProto] = []
@@ -130,7 +130,7 @@ def write_graph() -> bytes:
     x = op("LayerNormalization", op("Add", x, "type0"), "embeddings.norm.weight", "embeddings.norm.bias", epsilon=EPS)
     for i in range(LAYERS):
         q = f"layer{i}."
-        attention = op("Attention", x, q + "qkv", q + "qkv.bias", "mask", ms=True, num_heads=HEADS)
+        attention = op("Attention", x, q + "qkv", q + "qkv.bias", ms=True, num_heads=HEADS)
         attention = matmul(attention, q + "out")
         x = op("SkipLayerNormalization", attention, x, q + "norm1.weight", q + "norm1.bias", q + "out.bias",
                ms=True, epsilon=EPS)  # fmt: skip
@@ -140,9 +140,8 @@ def write_graph() -> bytes:
     nodes.append(helper.make_node("Identity", [x], ["states"]))
     graph = helper.make_graph(
         nodes, "all-MiniLM-L6-v2",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
-         helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("states", TensorProto.FLOAT, ["batch", "tokens", DIMENSION])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, "tokens"])],
+        [helper.make_tensor_value_info("states", TensorProto.FLOAT, [1, "tokens", DIMENSION])],
         tensors,
     )  # fmt: skip
     opsets = [helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)]

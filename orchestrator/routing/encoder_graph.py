@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 as an ONNX graph: the shipped orchestrator/data/minilm_graph.onnx, and its weights.
 
-The graph file holds no weights (10 KB): each initializer is declared external, and `initializers` lays out
+The graph file holds no weights (12 KB): each initializer is declared external, and `initializers` lays out
 the verified safetensors arrays under the graph's names (Q, K and V fused, matrices transposed for
 `x @ W`) for ONNX Runtime's `add_external_initializers`, which uses them without a copy. It uses ONNX
 Runtime's fused BERT operators: `Attention` (one QKV product), `SkipLayerNormalization`

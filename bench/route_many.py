@@ -19,10 +19,12 @@ from typing import Any
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.routing import Router, build_router
+from orchestrator.routing.adapter import TaskAdapter
 from orchestrator.routing.data import JUNIOR, SENIOR
 from orchestrator.routing.encoder import default_encoder
-from orchestrator.routing.router import _shipped_semantic_weights
-from orchestrator.routing.semantic import FEATURES
+from orchestrator.routing.profiles import ProfileCache
+from orchestrator.routing.router import _shipped_semantic_weights, _shipped_weights
+from orchestrator.routing.semantic import FEATURES, SemanticScorer
 from orchestrator.routing.train_semantic import corpus_agents
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing"
@@ -128,12 +130,17 @@ def measure(bundled: Mapping[str, AgentSpec], semantic: bool, with_tiebreak: boo
 
 
 def ablations(agents: Mapping[str, AgentSpec], rows: Sequence[dict[str, str]]) -> dict[str, float]:
-    """Mix top-1 with one feature's weight set to zero (the others as fitted, not refitted)."""
+    """Mix top-1 with one feature's weight set to zero, or with the task adapter left out (the rest as
+    fitted, not refitted)."""
     base = _shipped_semantic_weights()
     out = {}
     for i, name in enumerate(FEATURES):
         weights = replace(base, feature=tuple(0.0 if j == i else w for j, w in enumerate(base.feature)))
         out[f"without_{name}"] = scenario(build_router(agents, semantic=True, semantic_weights=weights), rows)["top1"]
+    router = build_router(agents, semantic=True)
+    scorer = SemanticScorer(base, _shipped_weights(), agents, router.default_agent, default_encoder(), ProfileCache(),
+                            TaskAdapter.identity())  # fmt: skip
+    out["without_task_adapter"] = scenario(replace(router, scorer=scorer), rows)["top1"]
     return out
 
 

@@ -6,6 +6,10 @@ Agents are keyed by frontmatter `name` (both collections' copies of a name fall 
 held-out side is the issue's mix (18 distinct voltagent agents beside our two) plus a random draw; the
 training side is a random draw from the rest, one agent per role across both sides (see `role`).
 No held-out name is ever used to train or tune.
+
+The training side grew once: 80 agents first, then `N_EXTRA` more (`draw_more`) that are also unlike
+every agent already drawn by what they do (the cosine of their descriptions' sentence vectors, so it
+needs `orchestrate models pull router`), since a user's unseen agent is what the held-out side stands for.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests/data/agent-corpus"
@@ -22,6 +27,10 @@ OUT = ROOT / "tests/data/routing/corpus_split.json"
 SEED = 19
 N_TRAIN = 80
 N_HELDOUT = 50
+N_EXTRA = 40
+EXTRA_SEED = 6
+MAX_COSINE_HELDOUT = 0.6
+MAX_COSINE_TRAIN = 0.72
 OURS = {"senior-ml-engineer", "ml-engineer"}
 MIX = [
     "data-engineer", "mlops-engineer", "database-optimizer", "kubernetes-specialist", "security-auditor",
@@ -63,8 +72,47 @@ def main() -> None:
         "heldout": {n: voltagent_first(files[n]) for n in MIX + sorted(heldout[len(MIX) :])},
         "train": {n: voltagent_first(files[n]) for n in sorted(train)},
     }
+    split["train"] = dict(sorted({**split["train"], **draw_more(files, split, roles)}.items()))
     OUT.write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
-    print(f"{OUT.relative_to(ROOT)}: {len(train)} training agents, {len(heldout)} held-out ({len(MIX)} in the mix)")
+    counts = f"{len(split['train'])} training agents, {len(heldout)} held-out ({len(MIX)} in the mix)"
+    print(f"{OUT.relative_to(ROOT)}: {counts}")
+
+
+def draw_more(files: dict[str, list[str]], split: dict[str, Any], roles: set[str]) -> dict[str, str]:
+    """`N_EXTRA` more training agents: a random draw of the names left whose role is not taken, whose file
+    is not a copy of a drawn one (wshobson's plugins share files: `x__debugger.md`), and whose description
+    is within `MAX_COSINE_*` of no held-out and no training agent."""
+    from orchestrator.loader import parse_agent_file
+    from orchestrator.routing.encoder import default_encoder
+
+    encoder = default_encoder()
+    drawn = [*split["heldout"], *split["train"]]
+    taken = {_file_stem(p) for side in ("heldout", "train") for p in split[side].values()}
+
+    def vectors(paths: list[str]) -> Any:
+        return encoder.encode([parse_agent_file(ROOT / p)[0].description[:1000] for p in paths])
+
+    heldout, train = vectors(list(split["heldout"].values())), vectors(list(split["train"].values()))
+    left = sorted(n for n in set(files) - OURS - set(drawn) if not any(n in d or d in n for d in drawn))
+    paths = [voltagent_first(files[n]) for n in left]
+    near_heldout, near_train = (vectors(paths) @ heldout.T).max(1), (vectors(paths) @ train.T).max(1)
+    order = sorted(zip(near_heldout, near_train, left, paths, strict=True))
+    unlike = [(n, p) for h, t, n, p in order if h < MAX_COSINE_HELDOUT and t < MAX_COSINE_TRAIN]
+    unlike = [(n, p) for n, p in unlike if _file_stem(p) not in taken]
+    random.Random(EXTRA_SEED).shuffle(unlike)
+    more: dict[str, str] = {}
+    for name, path in unlike:
+        if len(more) == N_EXTRA:
+            break
+        if role(name, files) not in roles and _file_stem(path) not in taken:
+            roles.add(role(name, files))
+            taken.add(_file_stem(path))
+            more[name] = path
+    return more
+
+
+def _file_stem(path: str) -> str:
+    return path.rsplit("__", 1)[-1].removesuffix(".md")
 
 
 def role(name: str, files: dict[str, list[str]]) -> str:

@@ -12,6 +12,8 @@ Each candidate gets a score that is a weighted sum of five similarities between 
   split and routing_corpus_tasks.jsonl), which says what the pair's work looks like far better than two
   descriptions can.
 
+The task's vector is compared with profiles after the task adapter (adapter.py), a fitted linear map
+that turns a task's vector toward its agent's description; with other tasks (`ml`) as it is encoded.
 Sentence cosines are corrected for hubness (CSLS): a vector close to every task (a file's generic
 "production-quality code with tests" line) would win tasks that are no agent's in particular, so each
 agent vector's cosine is lowered by half its mean cosine with its ten nearest reference tasks of other
@@ -28,6 +30,7 @@ the weights are fitted together on many-agent episodes drawn from training agent
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.agent_spec import AgentSpec
+from orchestrator.routing.adapter import ADAPTER_FILE, TaskAdapter
 from orchestrator.routing.body import BodyIndex, CorpusFrequencies, agent_text
 from orchestrator.routing.data import BODY_DF_FILE, CORPUS_TASKS_FILE, data_file, load_labelled
 from orchestrator.routing.describe import TermIndex, Vector, agent_document, cosine
@@ -58,13 +62,15 @@ __all__ = [
     "SemanticWeights",
     "candidates",
     "match_agents",
+    "shipped_adapter",
 ]
 
 FEATURES = ("description", "passages", "words", "body", "ml")
 NONE = "none"
 PAIR_LABEL = "ml pair"
 """The bundled pair as one candidate, and the label of its reference tasks."""
-SEMANTIC_FORMAT = 2
+SEMANTIC_FORMAT = 3
+"""3: the profile features compare the adapted task vector (adapter.py)."""
 _EXAMPLES = 3
 HUB_NEIGHBOURS = 10
 _HUB_SHARE = 0.5
@@ -168,14 +174,14 @@ def _top_mean(sims: np.ndarray, k: int) -> float:
 
 
 def candidates(
-    vec: Matrix, words: Vector, body: Mapping[str, float], agents: Mapping[str, AgentMatch],
+    vec: Matrix, mapped: Matrix, words: Vector, body: Mapping[str, float], agents: Mapping[str, AgentMatch],
     pair: tuple[str, ...], reference: Reference,
 ) -> Candidates:  # fmt: skip
-    """The features of every candidate for one task: its unit sentence vector `vec`, TF-IDF vector `words`
-    and BM25 scores `body` (by agent name)."""
+    """The features of every candidate for one task: its unit sentence vector `vec` and that vector through
+    the task adapter `mapped`, its TF-IDF vector `words` and BM25 scores `body` (by agent name)."""
     rows: dict[str, tuple[np.ndarray, str]] = {}
     for name, agent in agents.items():
-        sims = agent.profile.vectors @ vec - _HUB_SHARE * agent.hubness
+        sims = agent.profile.vectors @ mapped - _HUB_SHARE * agent.hubness
         passages = np.sort(sims[1:])[::-1][:2] if len(sims) > 1 else sims[:1]
         best = int(np.argmax(sims))
         feats = np.array([sims[0], passages.mean(), cosine(words, agent.document), body[name], 0.0], np.float32)
@@ -224,6 +230,11 @@ def reference_texts() -> tuple[list[str], tuple[str, ...]]:
     return [*examples, *(t for t, _ in corpus)], (*(PAIR_LABEL for _ in examples), *(label for _, label in corpus))
 
 
+@functools.cache
+def shipped_adapter() -> TaskAdapter:
+    return TaskAdapter.load(data_file(ADAPTER_FILE))
+
+
 def corpus_frequencies() -> CorpusFrequencies:
     return CorpusFrequencies.from_json(data_file(BODY_DF_FILE).read_text(encoding="utf-8"))
 
@@ -235,9 +246,10 @@ class SemanticScorer:
 
     def __init__(
         self, weights: SemanticWeights, word_weights: Weights, agents: Mapping[str, AgentSpec], default_agent: str,
-        encoder: Encoder, cache: ProfileCache | None = None,
+        encoder: Encoder, cache: ProfileCache | None = None, adapter: TaskAdapter | None = None,
     ) -> None:  # fmt: skip
         self._w = weights
+        self._adapter = adapter or shipped_adapter()
         self._words = word_weights
         self._default = default_agent
         self._encoder = encoder
@@ -256,8 +268,8 @@ class SemanticScorer:
     def score(self, task: str) -> Scores:
         task = task[:ROUTED_CHARS]
         vec = self._encoder.encode_one(task)
-        c = candidates(vec, self._index.vector(task), self._body.scores(task), self._agents, self._pair,
-                       self._reference)  # fmt: skip
+        c = candidates(vec, self._adapter(vec), self._index.vector(task), self._body.scores(task), self._agents,
+                       self._pair, self._reference)  # fmt: skip
         probs, none = softmax_with_none(c, self._w)
         out: dict[str, float] = {}
         matched: dict[str, str] = {}

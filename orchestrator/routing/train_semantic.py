@@ -1,16 +1,21 @@
-"""Fit the scoring-by-meaning weights (semantic.py) and write orchestrator/data/routing_semantic.json.
+"""Fit routing by meaning (the task adapter, then semantic.py's weights) and write them to orchestrator/data/.
 
     .venv/bin/python -m orchestrator.routing.train_semantic   # needs `orchestrate models pull router`
 
 Training data, none of it from the held-out agents (tests/data/routing/corpus_split.json):
 
-- `routing_corpus_tasks.jsonl`: 4 tasks for each of 80 agents drawn from the agent corpus
-  (tests/data/agent-corpus), labelled with that agent;
+- `routing_corpus_tasks.jsonl`: 959 tasks for 120 agents drawn from the agent corpus
+  (tests/data/agent-corpus; 4 + 5 for each of the first 80, 6 for each of the 40 drawn later), labelled
+  with that agent;
 - `routing_labelled.jsonl`, split "calib": our ML tasks, labelled senior-ml-engineer or ml-engineer (both
   are "the pair" here; the classifier splits them). Not the "train" split: those are the examples the `ml`
   feature compares with, and a task written in the same batch as its neighbours finds them closer than a
   user's task would, so fitting on them overrates `ml`;
-- `routing_off_topic.jsonl`: greetings, chit-chat and non-engineering questions, labelled "none".
+- `routing_off_topic.jsonl`: 106 greetings, chit-chat and non-engineering questions, labelled "none"
+  (none within a cosine of 0.7 of the held-out off-topic inputs).
+
+It writes the task adapter first (adapter.py, `fit_task_adapter`: fitted on the agent and pair tasks),
+then the weights, on features that see each task through an adapter fitted without its agent.
 
 It also writes orchestrator/data/routing_corpus_df.json, the word document frequencies of the corpus
 files on the training side (body.py).
@@ -21,8 +26,9 @@ agents. The task is compared as a new one would be: it and its own agent's tasks
 reference tasks (hubness and the `ml` contrast). Seven numbers (five feature weights, the pair's bias,
 the "none" score) are fitted by maximum likelihood of a softmax over the episode's candidates and "none"
 (a conditional logit, the softmax's temperature folded into the weights), which is what makes the
-probabilities calibrated. Every agent or pair episode weighs the same, and the off-topic ones together a
-third. Deterministic: a fixed seed and order.
+probabilities calibrated. The off-topic episodes weigh a third of the fit together, the pair's a sixth
+and the corpus agents' the rest; within each group every episode weighs the same. Deterministic: a fixed
+seed and order.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np
 
 from orchestrator.agent_spec import AgentSpec
 from orchestrator.loader import bundled_agents_dir, parse_agent_file
+from orchestrator.routing.adapter import ADAPTER_FILE, TaskAdapter, fit_adapter
 from orchestrator.routing.body import BodyIndex, CorpusFrequencies, agent_text
 from orchestrator.routing.data import (
     BODY_DF_FILE,
@@ -76,11 +83,16 @@ PAIR = (SENIOR, JUNIOR)
 SEED = 19
 OTHERS = (4, 19, 49, 79)
 """How many other training agents an episode loads beside the task's own."""
+ADAPTER_FOLDS = 5
 _STEPS = 3000
 _LEARNING_RATE = 0.05
 _L2 = 1e-3
 _NONE_SHARE = 1 / 3
 """The off-topic episodes' share of the fit: they are few, and "no agent fits" must be learnt."""
+_PAIR_SHARE = 1 / 6
+"""The pair's episodes' share: a quarter of the engineering work, near the issue's mix (20 of 100 tasks).
+Weighed by count instead, the pair's 114 tasks beside 959 agent tasks would be a tenth, and the fit
+would trade the pair's ML tasks (our main job) away to "none" and to the corpus agents."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,8 @@ class Featurizer:
             order = np.argsort(-sims, axis=1)[:, : HUB_NEIGHBOURS + 1]
             self._nearest[name] = (order, np.take_along_axis(sims, order, 1))
 
-    def candidates(self, vec: Matrix, text: str, label: str, loads: Sequence[Sequence[str]]) -> list[Candidates]:
+    def candidates(self, vec: Matrix, mapped: Matrix, text: str, label: str,
+                   loads: Sequence[Sequence[str]]) -> list[Candidates]:  # fmt: skip
         """The task's candidates for each set of loaded agents (what depends on the task alone, once)."""
         itself = self.reference.vectors @ vec > 0.9999
         own = PAIR_LABEL if label in PAIR else label
@@ -150,7 +163,7 @@ class Featurizer:
         out = []
         for loaded in loads:
             pair = tuple(n for n in PAIR if n in loaded)
-            out.append(candidates(vec, words, body, {n: agents[n] for n in loaded}, pair, reference))
+            out.append(candidates(vec, mapped, words, body, {n: agents[n] for n in loaded}, pair, reference))
         return out
 
     def _hubness(self, name: str, itself: np.ndarray) -> np.ndarray:
@@ -163,20 +176,48 @@ class Featurizer:
         return np.asarray(np.take_along_axis(kept, first, 1).mean(1), np.float32)
 
 
-def episodes(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer, pool: Sequence[str],
+def episodes(tasks: Sequence[Task], vectors: Matrix, mapped: Matrix, featurizer: Featurizer, pool: Sequence[str],
              rng: random.Random) -> list[Episode]:  # fmt: skip
     out = []
-    for task, vec in zip(tasks, vectors, strict=True):
+    for task, vec, toward in zip(tasks, vectors, mapped, strict=True):
         own = [] if task.label in (NONE, *PAIR) else [task.label]
         loads = []
         for others in OTHERS:
             drawn = rng.sample([n for n in pool if n not in own], others)
             with_pair = task.label in PAIR or rng.random() < 0.5
             loads.append(own + drawn + (list(PAIR) if with_pair else []))
-        for c in featurizer.candidates(vec, task.text, task.label, loads):
+        for c in featurizer.candidates(vec, toward, task.text, task.label, loads):
             target = len(c.names) if task.label == NONE else c.names.index(_candidate(task.label, c))
             out.append(Episode(c.features, np.array(c.is_pair), target))
     return out
+
+
+def fit_task_adapter(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer,
+                     pool: Sequence[str]) -> tuple[TaskAdapter, Matrix]:  # fmt: skip
+    """The task adapter fitted on every agent and pair task, and each task's vector through an adapter
+    that did not see it: fitted without its agent's tasks (`ADAPTER_FOLDS` folds over agents; the pair's
+    and the off-topic tasks spread over the folds), so the episodes see the adapter as a new agent's task
+    will, not as its own training data."""
+    targets = [PAIR_LABEL, *pool]
+    description = {n: a.profile.vectors[0] for n, a in featurizer.agents.items()}
+    pair = description[PAIR[0]] + description[PAIR[1]]
+    agents = np.array([pair / np.linalg.norm(pair), *(description[n] for n in pool)], np.float32)
+    target = np.array([targets.index(PAIR_LABEL if t.label in PAIR else t.label) if t.label != NONE else -1
+                       for t in tasks])  # fmt: skip
+    order = list(pool)
+    random.Random(SEED).shuffle(order)
+    agent_fold = {n: i % ADAPTER_FOLDS for i, n in enumerate(order)}
+    fold = np.array([agent_fold.get(t.label, i % ADAPTER_FOLDS) for i, t in enumerate(tasks)])
+    labelled = target >= 0
+    adapter = fit_adapter(vectors[labelled], target[labelled], agents)
+    mapped = np.array([adapter(v) for v in vectors])
+    for k in range(ADAPTER_FOLDS):
+        seen = labelled & (fold != k)
+        present = np.unique(target[seen])  # the fold's agents are not in its softmax at all
+        held = fit_adapter(vectors[seen], np.searchsorted(present, target[seen]), agents[present])
+        for i in np.flatnonzero(labelled & (fold == k)):
+            mapped[i] = held(vectors[i])
+    return adapter, mapped
 
 
 def _candidate(label: str, c: Candidates) -> str:
@@ -209,12 +250,15 @@ def probabilities(theta: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndar
 
 
 def fit(train: Sequence[Episode], *, steps: int = _STEPS) -> np.ndarray:
-    """θ = (feature weights, pair bias, none score) maximising the episodes' log-likelihood, every
-    episode weighted equally (Adam, full batch; L2 on all but the none score)."""
+    """θ = (feature weights, pair bias, none score) maximising the episodes' log-likelihood, each
+    group of episodes weighted by its share (see the module docstring; Adam, full batch; L2 on all but the
+    none score)."""
     x, mask, target = design(train)
     rows = np.arange(len(train))
-    is_none = x[rows, target, -1] == 1.0
-    weight = np.where(is_none, _NONE_SHARE / is_none.sum(), (1 - _NONE_SHARE) / (~is_none).sum())
+    is_none, is_pair = x[rows, target, -1] == 1.0, x[rows, target, -2] == 1.0
+    is_agent = ~is_none & ~is_pair
+    weight = np.select([is_none, is_pair], [_NONE_SHARE / is_none.sum(), _PAIR_SHARE / is_pair.sum()],
+                       (1 - _NONE_SHARE - _PAIR_SHARE) / is_agent.sum())  # fmt: skip
     theta = np.array([10.0, 10.0, 1.0, 1.0, 1.0, 0.0, 3.0])
     penalty = _L2 * np.append(np.ones(_WIDTH - 1), 0.0)
     m, v = np.zeros_like(theta), np.zeros_like(theta)
@@ -259,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     featurizer = Featurizer({**pool_agents, **bundled_pair()}, word_weights, encoder, reference)
     tasks = load_tasks()
     vectors = encoder.encode([t.text for t in tasks])
-    train = episodes(tasks, vectors, featurizer, sorted(pool_agents), random.Random(SEED))
+    adapter, mapped = fit_task_adapter(tasks, vectors, featurizer, sorted(pool_agents))
+    adapter.save(data_file(ADAPTER_FILE))
+    print(f"wrote {data_file(ADAPTER_FILE)}: |delta| {np.linalg.norm(adapter.delta):.2f}")
+    train = episodes(tasks, vectors, mapped, featurizer, sorted(pool_agents), random.Random(SEED))
     theta = fit(train)
     task_labels = [t.label for t in tasks]
     kinds = {"agent tasks": sum(label not in (NONE, *PAIR) for label in task_labels),

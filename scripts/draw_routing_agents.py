@@ -95,7 +95,8 @@ def draw_more(files: dict[str, list[str]], split: dict[str, Any], roles: set[str
     heldout, train = vectors(list(split["heldout"].values())), vectors(list(split["train"].values()))
     left = sorted(n for n in set(files) - OURS - set(drawn) if not any(n in d or d in n for d in drawn))
     paths = [voltagent_first(files[n]) for n in left]
-    near_heldout, near_train = (vectors(paths) @ heldout.T).max(1), (vectors(paths) @ train.T).max(1)
+    left_vectors = vectors(paths)
+    near_heldout, near_train = (left_vectors @ heldout.T).max(1), (left_vectors @ train.T).max(1)
     order = sorted(zip(near_heldout, near_train, left, paths, strict=True))
     unlike = [(n, p) for h, t, n, p in order if h < MAX_COSINE_HELDOUT and t < MAX_COSINE_TRAIN]
     unlike = [(n, p) for n, p in unlike if _file_stem(p) not in taken]

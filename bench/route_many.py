@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.agent_spec import AgentSpec
-from orchestrator.routing import Router, build_router
+from orchestrator.routing import DEFAULT_THRESHOLD, Router, build_router
 from orchestrator.routing.adapter import TaskAdapter
 from orchestrator.routing.data import JUNIOR, SENIOR
 from orchestrator.routing.encoder import default_encoder
@@ -137,10 +137,9 @@ def ablations(agents: Mapping[str, AgentSpec], rows: Sequence[dict[str, str]]) -
     for i, name in enumerate(FEATURES):
         weights = replace(base, feature=tuple(0.0 if j == i else w for j, w in enumerate(base.feature)))
         out[f"without_{name}"] = scenario(build_router(agents, semantic=True, semantic_weights=weights), rows)["top1"]
-    router = build_router(agents, semantic=True)
-    scorer = SemanticScorer(base, _shipped_weights(), agents, router.default_agent, default_encoder(), ProfileCache(),
+    scorer = SemanticScorer(base, _shipped_weights(), agents, SENIOR, default_encoder(), ProfileCache(),
                             TaskAdapter.identity())  # fmt: skip
-    out["without_task_adapter"] = scenario(replace(router, scorer=scorer), rows)["top1"]
+    out["without_task_adapter"] = scenario(Router(scorer, dict(agents), DEFAULT_THRESHOLD, SENIOR), rows)["top1"]
     return out
 
 

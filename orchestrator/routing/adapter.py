@@ -4,13 +4,13 @@ MiniLM was trained on symmetric similarity, two sentences that say the same thin
 HPA to the checkout deployment") and the description of the agent that should take it ("Kubernetes
 specialist: …") are different kinds of text. The map u = normalise(q + Δq) is fitted on the training tasks
 (train_semantic.py): a softmax over every training agent's description vector, temperature `TEMPERATURE`,
-with an L2 pull of Δ toward zero, since it is fitted on a few hundred tasks and must carry over to agents
-it never saw. Cross-validated over held-out training agents, 20 loaded, it lifts the description
+with an L2 pull of Δ toward zero, since it is fitted on about a thousand tasks and must carry over to
+agents it never saw. Cross-validated over held-out training agents, 20 loaded, it lifts the description
 similarity's top-1 from 0.55 to 0.63 (README, routing).
 
 Only the task side is mapped, and only to be compared with agents' profiles (semantic.py); a task is
 compared with other tasks (the `ml` contrast) by its raw vector. Δ ships as float16 in
-orchestrator/data/routing_task_adapter.npy (290 KB); applying it is one 384 x 384 product, ~20 µs.
+orchestrator/data/routing_task_adapter.npy (290 KB); applying it is one 384 x 384 product, ~16 µs.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from orchestrator.agent_spec import AgentSpec
 from orchestrator.routing.body import BodyIndex, CorpusFrequencies, agent_text
 from orchestrator.routing.data import BODY_DF_FILE, data_file
 from orchestrator.routing.encoder import DIMENSION
-from orchestrator.routing.semantic import FEATURES, PAIR_LABEL, Reference, SemanticWeights, hubness
+from orchestrator.routing.semantic import FEATURES, PAIR_LABEL, SEMANTIC_FORMAT, Reference, SemanticWeights, hubness
 from orchestrator.routing.train_semantic import count_corpus_words
 
 FILES = [
@@ -79,9 +79,11 @@ def test_the_ml_contrast_is_nearness_to_our_examples_less_nearness_to_other_agen
     assert reference.ml_contrast(_unit(vectors[3] + vectors[4])) < 0 < reference.ml_contrast(vectors[0])
 
 
-def test_weights_name_their_features_and_refuse_another_set() -> None:
+def test_weights_name_their_features_and_refuse_another_set_or_format() -> None:
     weights = SemanticWeights(tuple(float(i) for i in range(len(FEATURES))), 1.0, 2.0, {"episodes": 3})
     assert SemanticWeights.from_json(weights.to_json()) == weights
-    with pytest.raises(ValueError, match="semantic routing weights for"):
-        SemanticWeights.from_json('{"format": 2, "feature": {"description": 1}, "pair_bias": 0, "none": 0,'
-                                  ' "trained_on": {}}')  # fmt: skip
+    with pytest.raises(ValueError, match=r"semantic routing weights for \['description'\]"):
+        SemanticWeights.from_json(f'{{"format": {SEMANTIC_FORMAT}, "feature": {{"description": 1}}, "pair_bias": 0,'
+                                  ' "none": 0, "trained_on": {}}')  # fmt: skip
+    with pytest.raises(ValueError, match=f"semantic routing weights format 2, expected {SEMANTIC_FORMAT}"):
+        SemanticWeights.from_json(weights.to_json().replace(f'"format": {SEMANTIC_FORMAT}', '"format": 2'))

@@ -102,6 +102,23 @@ def by_size(
     return out
 
 
+def agent_not_loaded(pool: Mapping[str, AgentSpec], bundled: Mapping[str, AgentSpec],
+                     tasks: Sequence[dict[str, str]], make: Callable[..., Router]) -> dict[str, float]:  # fmt: skip
+    """Tasks whose agent is not loaded: our two plus 4 other agents of the pool (drawn per task), so the
+    honest answer is "no loaded agent fits". How often `route` still takes a loaded agent with confidence
+    (an adjacent agent may be a fair pick, so this is an upper bound on the harm), and how sure it is."""
+    rng = random.Random(23)
+    confident, confidence = [], []
+    for row in tasks:
+        for _ in range(DRAWS):
+            others = rng.sample([n for n in pool if n != row["label"]], 4)
+            decision = make({**bundled, **{n: pool[n] for n in others}}).route(row["task"])
+            confident.append(decision.method != "default")
+            confidence.append(decision.candidates[0][1])
+    return {"tasks": len(tasks), "confident_share": statistics.mean(confident),
+            "mean_confidence": statistics.mean(confidence)}  # fmt: skip
+
+
 def measure(bundled: Mapping[str, AgentSpec], semantic: bool, with_tiebreak: bool = False) -> dict[str, Any]:
     split = json.loads((DATA / "corpus_split.json").read_text(encoding="utf-8"))
     heldout = corpus_agents("heldout")
@@ -116,6 +133,9 @@ def measure(bundled: Mapping[str, AgentSpec], semantic: bool, with_tiebreak: boo
     everyone = {**bundled, **heldout}
     result["all_52_agents"] = scenario(make(everyone), rows)
     result["by_agents_loaded"] = by_size(everyone, rows, make)
+    mix_pool = {n: heldout[n] for n in split["mix"]}
+    others = [r for r in mix_rows if r["label"] not in (SENIOR, JUNIOR)]
+    result["agent_not_loaded"] = agent_not_loaded(mix_pool, bundled, others, make)
     off = [r["task"] for r in _rows("off_topic_test.jsonl")]
     for name, router in (("mix_20_agents", mix), ("pair_only", make(dict(bundled)))):
         confs = [max(router.scores(t).probs.values()) for t in off]

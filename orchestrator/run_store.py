@@ -31,6 +31,7 @@ from typing import Any, Literal, Self
 import platformdirs
 
 from orchestrator.errors import UserError
+from orchestrator.sqlite_open import connect
 
 __all__ = [
     "DB_ENV",
@@ -255,10 +256,7 @@ class RunStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=_BUSY_S)
-            self._db.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect(self.path, _BUSY_S, autocommit=True)
             self._db.executescript(SCHEMA)
             with self._tx() as execute:  # check and add in one write transaction: processes that open a
                 # new or older file at once add each column once

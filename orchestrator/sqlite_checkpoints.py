@@ -12,7 +12,6 @@ wait (`busy_timeout`); the run store's transactions are short and never span an 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+from orchestrator.sqlite_open import connect
 
 __all__ = ["LoopSqliteSaver", "sqlite_checkpointer"]
 
@@ -70,13 +71,10 @@ class LoopSqliteSaver(SqliteSaver):
 def sqlite_checkpointer(path: Path) -> Iterator[LoopSqliteSaver]:
     """A saver on its own connection to the run database (WAL + NORMAL: durable at a commit per step; a
     crash loses at most the last steps, never consistency), closed on exit."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=_BUSY_MS / 1000)
+    conn = connect(path, _BUSY_MS / 1000)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
         saver = LoopSqliteSaver(conn)
         saver.setup()
-        conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
     finally:
         conn.close()

@@ -31,7 +31,7 @@ from typing import Any, Literal, Self
 import platformdirs
 
 from orchestrator.errors import UserError
-from orchestrator.sqlite_open import connect
+from orchestrator.sqlite_open import connect, is_lock_contention
 
 __all__ = [
     "DB_ENV",
@@ -87,7 +87,6 @@ LEASE_STALE_S = 30.0
 """A running run whose owner has not beaten its heartbeat for this long is interrupted (its process died)."""
 LEASE_BEAT_S = 10.0
 """How often a live run renews its lease."""
-_BUSY_S = 30.0
 _BUSY_RETRIES = 4
 
 
@@ -256,7 +255,7 @@ class RunStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = connect(self.path, _BUSY_S, autocommit=True)
+            self._db = connect(self.path, autocommit=True)
             self._db.executescript(SCHEMA)
             with self._tx() as execute:  # check and add in one write transaction: processes that open a
                 # new or older file at once add each column once
@@ -296,7 +295,7 @@ class RunStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == _BUSY_RETRIES - 1:
+                if not is_lock_contention(exc) or attempt == _BUSY_RETRIES - 1:
                     raise UserError(f"the run database {self.where} stays locked: {exc}") from exc
 
     def _read(self, query: str, params: tuple[Any, ...]) -> Rows:

@@ -25,9 +25,6 @@ from orchestrator.sqlite_open import connect
 
 __all__ = ["LoopSqliteSaver", "sqlite_checkpointer"]
 
-_BUSY_MS = 30_000
-"""How long a write waits for another writer (a second batch, the run store) before it fails."""
-
 
 class LoopSqliteSaver(SqliteSaver):
     """`SqliteSaver` with async methods that run on the caller's loop, without a thread hop."""
@@ -71,7 +68,7 @@ class LoopSqliteSaver(SqliteSaver):
 def sqlite_checkpointer(path: Path) -> Iterator[LoopSqliteSaver]:
     """A saver on its own connection to the run database (WAL + NORMAL: durable at a commit per step; a
     crash loses at most the last steps, never consistency), closed on exit."""
-    conn = connect(path, _BUSY_MS / 1000)
+    conn = connect(path)
     try:
         saver = LoopSqliteSaver(conn)
         saver.setup()

@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["connect"]
+__all__ = ["BUSY_S", "connect", "is_lock_contention"]
 
+BUSY_S = 30.0
+"""How long a statement waits for another writer (a second batch, the checkpointer) before it fails."""
 _FIRST_PAUSE_S = 0.005
 _LONGEST_PAUSE_S = 0.25
 
 
-def connect(path: Path, busy_s: float, *, autocommit: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, autocommit: bool = False, busy_s: float = BUSY_S) -> sqlite3.Connection:
     """A connection in WAL mode that waits up to `busy_s` for another writer's lock; `autocommit` leaves
     transactions to the caller (`isolation_level=None`), else sqlite3 opens one before a write, its default.
     Raises sqlite3.Error when the lock outlasts the wait."""
@@ -35,6 +37,11 @@ def connect(path: Path, busy_s: float, *, autocommit: bool = False) -> sqlite3.C
     return conn
 
 
+def is_lock_contention(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock (worth waiting for), not a broken file or query."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
     pause = _FIRST_PAUSE_S
     while True:
@@ -42,7 +49,7 @@ def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + pause > deadline:
+            if not is_lock_contention(exc) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
             pause = min(2 * pause, _LONGEST_PAUSE_S)

@@ -6,8 +6,9 @@ with vectors that sentence-transformers produced). Tokenisation is Hugging Face 
 model's own tokenizer.json, so the ids are upstream's.
 
 The graph is shipped without weights (encoder_graph.py) and ONNX Runtime runs it on the verified
-safetensors arrays: the embeddings and the attention matrices as they are, the feed-forward and attention
-output matrices quantized to 7-bit int8 when the encoder loads (30 ms; encoder_graph.py says why 7).
+safetensors arrays, with our routing fine-tune (finetune.py: a low-rank delta of the matrices) added as
+the encoder loads: the embeddings and the attention matrices float32, the feed-forward and attention
+output matrices quantized to 7-bit int8 (30 ms; encoder_graph.py says why 7).
 Its kernels pick the CPU's instructions when the process starts, not when the wheel was built. The
 vectors are within a cosine of 0.985 of upstream's float32 ones. Each text is its own forward pass,
 since the int8 products quantize their whole input with one scale: batched, a text's vector would depend
@@ -17,6 +18,7 @@ on its neighbours.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,13 +29,12 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 from orchestrator.routing.data import data_file
-from orchestrator.routing.encoder_graph import DIMENSION, GRAPH_FILE, initializers
+from orchestrator.routing.encoder_graph import DELTA_FILE, DIMENSION, GRAPH_FILE, initializers, load_delta
 from orchestrator.routing.sentence_model import model_files
 
-__all__ = ["DIMENSION", "ENCODING", "MAX_TOKENS", "Encoder", "default_encoder"]
+__all__ = ["DIMENSION", "MAX_TOKENS", "Encoder", "default_encoder", "shipped_encoding"]
 
-ENCODING = "all-MiniLM-L6-v2, int8 feed-forward and attention output (7-bit)"
-"""What the vectors are: a cache of them is keyed on it."""
+
 MAX_TOKENS = 128
 """Tokens kept per text (the model allows 256): a task's request and an agent's lines fit in far fewer,
 and attention costs grow with the square of the length."""
@@ -54,7 +55,7 @@ def _usable_cores() -> int:
 class Encoder:
     """all-MiniLM-L6-v2 sentence vectors. Load once (`default_encoder()`); `encode` is thread-safe."""
 
-    def __init__(self, weights: Path, tokenizer: Path) -> None:
+    def __init__(self, weights: Path, tokenizer: Path, delta: Path | None = None) -> None:
         import onnxruntime  # type: ignore[import-untyped]  # (no stubs; loaded only when routing by meaning)
 
         options = onnxruntime.SessionOptions()
@@ -62,7 +63,8 @@ class Encoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep: no
         # core burnt beside the local model between tasks, for ~0.3 ms a task
         options.log_severity_level = 3  # warnings about the CPU's features are not the user's business
-        self._weights = initializers(load_file(str(weights)))  # ONNX Runtime reads these arrays, uncopied
+        merged = load_delta(delta) if delta else None
+        self._weights = initializers(load_file(str(weights)), merged)  # ONNX Runtime reads these, uncopied
         names = list(self._weights)
         options.add_external_initializers(
             names, [onnxruntime.OrtValue.ortvalue_from_numpy(self._weights[n]) for n in names]
@@ -96,7 +98,15 @@ class Encoder:
 
 
 @functools.cache
+def shipped_encoding() -> str:
+    """What `default_encoder()`'s vectors are (a cache of them is keyed on it): the fine-tune's hash too."""
+    digest = hashlib.sha256(data_file(DELTA_FILE).read_bytes()).hexdigest()[:16]
+    return f"all-MiniLM-L6-v2 + routing fine-tune {digest}, int8 feed-forward and attention output (7-bit)"
+
+
+@functools.cache
 def default_encoder() -> Encoder:
-    """The pulled, verified model (`orchestrate models pull router`), loaded once per process."""
+    """The pulled, verified model (`orchestrate models pull router`) with the shipped fine-tune merged in
+    (finetune.py), loaded once per process."""
     files = model_files()
-    return Encoder(files["model.safetensors"], files["tokenizer.json"])
+    return Encoder(files["model.safetensors"], files["tokenizer.json"], data_file(DELTA_FILE))

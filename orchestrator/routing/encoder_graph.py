@@ -22,6 +22,8 @@ checks that the shipped file is what this module writes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +31,12 @@ from numpy.typing import NDArray
 
 from orchestrator.routing.data import data_file
 
-__all__ = ["GRAPH_FILE", "initializers", "write_graph"]
+__all__ = ["DELTA_FILE", "DELTA_TARGETS", "GRAPH_FILE", "initializers", "load_delta", "save_delta", "write_graph"]
 
 GRAPH_FILE = "minilm_graph.onnx"
+DELTA_FILE = "routing_encoder_delta.npz"
+DELTA_TARGETS = ("query", "key", "value", "out", "up", "down")
+"""The per-layer matrices the fine-tune (finetune.py) adds a low-rank delta A @ B to."""
 DIMENSION = 384
 HEADS = 12
 LAYERS = 6
@@ -43,6 +48,8 @@ _QKV = ("query", "key", "value")
 QUANTIZED = ("out", "up", "down")
 """The per-layer matrices stored as int8 (`layer{i}.{name}`), each with its column scales (`.scale`)."""
 WEIGHT_BITS = 7
+Delta = Mapping[str, NDArray[np.float32]]
+"""A fine-tune: `layer{i}.{target}.a` (in, rank) and `.b` (rank, out) for each of `DELTA_TARGETS`."""
 
 
 def quantize(matrix: NDArray[np.float32]) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
@@ -52,8 +59,33 @@ def quantize(matrix: NDArray[np.float32]) -> tuple[NDArray[np.int8], NDArray[np.
     return np.clip(np.rint(matrix / scale), -top, top).astype(np.int8), scale.astype(np.float32)
 
 
-def initializers(w: dict[str, NDArray[np.float32]]) -> dict[str, NDArray[Any]]:
-    """The graph's weights by name, from the model's safetensors arrays (contiguous, ready to hand over)."""
+def save_delta(path: Path, delta: Delta) -> None:
+    """Write a fine-tune's delta (`layer{i}.{target}.a` and `.b`) as float16."""
+    with path.open("wb") as handle:
+        arrays: dict[str, Any] = {k: v.astype(np.float16) for k, v in sorted(delta.items())}
+        np.savez(handle, **arrays)
+
+
+def load_delta(path: Path) -> dict[str, NDArray[np.float32]]:
+    """A delta that `save_delta` wrote, checked for the names and shapes the merge needs."""
+    with np.load(path, allow_pickle=False) as stored:
+        delta = {k: stored[k].astype(np.float32) for k in stored.files}
+    wanted = {f"layer{i}.{t}.{part}" for i in range(LAYERS) for t in DELTA_TARGETS for part in "ab"}
+    if set(delta) != wanted:
+        raise ValueError(f"{path}: an encoder delta holds {sorted(wanted)[:2]}…, not {sorted(delta)[:2]}…")
+    return delta
+
+
+def _merged(x_w: NDArray[np.float32], delta: Delta | None, name: str) -> NDArray[np.float32]:
+    """An `x @ W` matrix with the fine-tune's A @ B added."""
+    if delta is None:
+        return x_w
+    return x_w + delta[name + ".a"] @ delta[name + ".b"]
+
+
+def initializers(w: Mapping[str, NDArray[np.float32]], delta: Delta | None = None) -> dict[str, NDArray[Any]]:
+    """The graph's weights by name, from the model's safetensors arrays (contiguous, ready to hand over),
+    with a fine-tune's `delta` (`load_delta`) merged in before quantizing."""
     e = "embeddings."
     out = {
         "word": w[e + "word_embeddings.weight"],
@@ -65,15 +97,15 @@ def initializers(w: dict[str, NDArray[np.float32]]) -> dict[str, NDArray[Any]]:
     for i in range(LAYERS):
         p, q = f"encoder.layer.{i}.", f"layer{i}."
         out |= {
-            q + "qkv": np.concatenate([w[f"{p}attention.self.{n}.weight"] for n in _QKV]).T,
+            q + "qkv": np.concatenate([_merged(w[f"{p}attention.self.{n}.weight"].T, delta, q + n) for n in _QKV], 1),
             q + "qkv.bias": np.concatenate([w[f"{p}attention.self.{n}.bias"] for n in _QKV]),
-            q + "out": w[p + "attention.output.dense.weight"].T,
+            q + "out": _merged(w[p + "attention.output.dense.weight"].T, delta, q + "out"),
             q + "out.bias": w[p + "attention.output.dense.bias"],
             q + "norm1.weight": w[p + "attention.output.LayerNorm.weight"],
             q + "norm1.bias": w[p + "attention.output.LayerNorm.bias"],
-            q + "up": w[p + "intermediate.dense.weight"].T,
+            q + "up": _merged(w[p + "intermediate.dense.weight"].T, delta, q + "up"),
             q + "up.bias": w[p + "intermediate.dense.bias"],
-            q + "down": w[p + "output.dense.weight"].T,
+            q + "down": _merged(w[p + "output.dense.weight"].T, delta, q + "down"),
             q + "down.bias": w[p + "output.dense.bias"],
             q + "norm2.weight": w[p + "output.LayerNorm.weight"],
             q + "norm2.bias": w[p + "output.LayerNorm.bias"],

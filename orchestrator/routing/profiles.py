@@ -23,7 +23,7 @@ import numpy as np
 import platformdirs
 
 from orchestrator.agent_spec import AgentSpec
-from orchestrator.routing.encoder import DIMENSION, ENCODING, Matrix
+from orchestrator.routing.encoder import DIMENSION, Matrix, shipped_encoding
 
 __all__ = ["MAX_PASSAGES", "AgentProfile", "ProfileCache", "agent_passages", "build_profiles"]
 
@@ -110,9 +110,9 @@ class ProfileCache:
     """Encoded passages on disk, one .npy per (model, passages) hash, and in memory once read; a missing
     or unreadable entry is recomputed, a write that fails is skipped (the cache only saves time)."""
 
-    def __init__(self, directory: Path | None = None, model: str = ENCODING) -> None:
+    def __init__(self, directory: Path | None = None, model: str | None = None) -> None:
         self.directory = directory or Path(platformdirs.user_cache_dir("orchestrate")) / "routing-profiles"
-        self._model = model
+        self._model = model or shipped_encoding()
         self._loaded: dict[str, Matrix] = {}
 
     def vectors(self, passages: Sequence[str], encode: Encode) -> Matrix:

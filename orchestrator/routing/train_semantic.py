@@ -1,6 +1,6 @@
 """Fit routing by meaning (the task adapter, then semantic.py's weights) and write them to orchestrator/data/.
 
-    .venv/bin/python -m orchestrator.routing.train_semantic   # needs `orchestrate models pull router`
+    .venv/bin/python -m orchestrator.routing.train_semantic   # after finetune.py; ~3 min
 
 Training data, none of it from the held-out agents (tests/data/routing/corpus_split.json):
 
@@ -14,8 +14,10 @@ Training data, none of it from the held-out agents (tests/data/routing/corpus_sp
 - `routing_off_topic.jsonl`: 106 greetings, chit-chat and non-engineering questions, labelled "none"
   (none within a cosine of 0.7 of the held-out off-topic inputs).
 
-It writes the task adapter first (adapter.py, `fit_task_adapter`: fitted on the agent and pair tasks),
-then the weights, on features that see each task through an adapter fitted without its agent.
+It writes the task adapter first (adapter.py: fitted on the agent and pair tasks through the shipped
+encoder), then the weights, on features that see each task as a new agent's task will be seen: through
+the encoder fine-tuned without its agent (finetune.py's fold deltas, build/routing-folds/) and an adapter
+fitted without it (`FOLDS` folds over the training agents).
 
 It also writes orchestrator/data/routing_corpus_df.json, the word document frequencies of the corpus
 files on the training side (body.py).
@@ -57,6 +59,7 @@ from orchestrator.routing.data import (
 )
 from orchestrator.routing.describe import TermIndex
 from orchestrator.routing.encoder import Encoder, Matrix, default_encoder
+from orchestrator.routing.finetune import FOLD_DIR
 from orchestrator.routing.profiles import build_profiles
 from orchestrator.routing.semantic import (
     FEATURES,
@@ -71,6 +74,7 @@ from orchestrator.routing.semantic import (
     match_agents,
     reference_texts,
 )
+from orchestrator.routing.sentence_model import model_files
 from orchestrator.routing.weights import Weights, load_weights
 
 __all__ = ["Episode", "Task", "corpus_agents", "fit", "load_tasks", "main"]
@@ -83,7 +87,9 @@ PAIR = (SENIOR, JUNIOR)
 SEED = 19
 OTHERS = (4, 19, 49, 79)
 """How many other training agents an episode loads beside the task's own."""
-ADAPTER_FOLDS = 5
+FOLDS = 5
+"""Folds over the training agents, for everything fitted on their tasks that the weights' features use (the
+encoder's fine-tune, the task adapter): each task is seen through parts fitted without its agent."""
 _STEPS = 3000
 _LEARNING_RATE = 0.05
 _L2 = 1e-3
@@ -192,32 +198,36 @@ def episodes(tasks: Sequence[Task], vectors: Matrix, mapped: Matrix, featurizer:
     return out
 
 
-def fit_task_adapter(tasks: Sequence[Task], vectors: Matrix, featurizer: Featurizer,
-                     pool: Sequence[str]) -> tuple[TaskAdapter, Matrix]:  # fmt: skip
-    """The task adapter fitted on every agent and pair task, and each task's vector through an adapter
-    that did not see it: fitted without its agent's tasks (`ADAPTER_FOLDS` folds over agents; the pair's
-    and the off-topic tasks spread over the folds), so the episodes see the adapter as a new agent's task
-    will, not as its own training data."""
-    targets = [PAIR_LABEL, *pool]
+def adapter_targets(tasks: Sequence[Task], featurizer: Featurizer, pool: Sequence[str]) -> tuple[Matrix, np.ndarray]:
+    """What the task adapter maps toward: the pair's and every pool agent's description vector (the pair's
+    two summed), and each task's index among them (-1 for the off-topic tasks, which it does not see)."""
     description = {n: a.profile.vectors[0] for n, a in featurizer.agents.items()}
     pair = description[PAIR[0]] + description[PAIR[1]]
     agents = np.array([pair / np.linalg.norm(pair), *(description[n] for n in pool)], np.float32)
-    target = np.array([targets.index(PAIR_LABEL if t.label in PAIR else t.label) if t.label != NONE else -1
+    names = [PAIR_LABEL, *pool]
+    target = np.array([names.index(PAIR_LABEL if t.label in PAIR else t.label) if t.label != NONE else -1
                        for t in tasks])  # fmt: skip
+    return agents, target
+
+
+def task_folds(tasks: Sequence[Task], pool: Sequence[str]) -> np.ndarray:
+    """Each task's fold: its agent's (`agent_folds`); the pair's and the off-topic tasks, which no fold's
+    fit sees, dealt round."""
+    agent_fold = agent_folds(pool)
+    return np.array([agent_fold.get(t.label, i % FOLDS) for i, t in enumerate(tasks)])
+
+
+def held_out_adapter(vectors: Matrix, agents: Matrix, target: np.ndarray, seen: np.ndarray) -> TaskAdapter:
+    """The adapter fitted on the `seen` tasks alone; agents none of them belongs to are not in its softmax."""
+    present = np.unique(target[seen])
+    return fit_adapter(vectors[seen], np.searchsorted(present, target[seen]), agents[present])
+
+
+def agent_folds(pool: Sequence[str]) -> dict[str, int]:
+    """Each training agent's fold: a seeded shuffle of `pool`, dealt round."""
     order = list(pool)
     random.Random(SEED).shuffle(order)
-    agent_fold = {n: i % ADAPTER_FOLDS for i, n in enumerate(order)}
-    fold = np.array([agent_fold.get(t.label, i % ADAPTER_FOLDS) for i, t in enumerate(tasks)])
-    labelled = target >= 0
-    adapter = fit_adapter(vectors[labelled], target[labelled], agents)
-    mapped = np.array([adapter(v) for v in vectors])
-    for k in range(ADAPTER_FOLDS):
-        seen = labelled & (fold != k)
-        present = np.unique(target[seen])  # the fold's agents are not in its softmax at all
-        held = fit_adapter(vectors[seen], np.searchsorted(present, target[seen]), agents[present])
-        for i in np.flatnonzero(labelled & (fold == k)):
-            mapped[i] = held(vectors[i])
-    return adapter, mapped
+    return {n: i % FOLDS for i, n in enumerate(order)}
 
 
 def _candidate(label: str, c: Candidates) -> str:
@@ -289,24 +299,46 @@ def count_corpus_words(split: Path = CORPUS_SPLIT) -> CorpusFrequencies:
     return CorpusFrequencies.count(texts)
 
 
+def fold_encoder(fold: int, directory: Path = FOLD_DIR) -> Encoder:
+    """The encoder fine-tuned without `fold`'s agents (finetune.py wrote its delta)."""
+    path = directory / f"fold{fold}.npz"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no fold encoder; run `python -m orchestrator.routing.finetune` first")
+    files = model_files()
+    return Encoder(files["model.safetensors"], files["tokenizer.json"], path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     frequencies = count_corpus_words()
     data_file(BODY_DF_FILE).write_text(frequencies.to_json(), encoding="utf-8")
     print(f"wrote {data_file(BODY_DF_FILE)}: {frequencies.documents} files, {len(frequencies.df)} words")
-    encoder = default_encoder()
     word_weights = load_weights(data_file("routing_weights.json"))
     pool_agents = corpus_agents("train")
+    pool, agents = sorted(pool_agents), {**pool_agents, **bundled_pair()}
     texts, labels = reference_texts()
-    reference = Reference(encoder.encode(texts), labels)
-    featurizer = Featurizer({**pool_agents, **bundled_pair()}, word_weights, encoder, reference)
     tasks = load_tasks()
-    vectors = encoder.encode([t.text for t in tasks])
-    adapter, mapped = fit_task_adapter(tasks, vectors, featurizer, sorted(pool_agents))
+    task_texts = [t.text for t in tasks]
+
+    def view(encoder: Encoder) -> tuple[Featurizer, Matrix]:
+        reference = Reference(encoder.encode(texts), labels)
+        return Featurizer(agents, word_weights, encoder, reference), encoder.encode(task_texts)
+
+    featurizer, vectors = view(default_encoder())
+    targets, target = adapter_targets(tasks, featurizer, pool)
+    adapter = fit_adapter(vectors[target >= 0], target[target >= 0], targets)
     adapter.save(data_file(ADAPTER_FILE))
     print(f"wrote {data_file(ADAPTER_FILE)}: |delta| {np.linalg.norm(adapter.delta):.2f}")
-    train = episodes(tasks, vectors, mapped, featurizer, sorted(pool_agents), random.Random(SEED))
+    fold, rng, train = task_folds(tasks, pool), random.Random(SEED), []
+    for k in range(FOLDS):  # each task through an encoder and an adapter that never saw its agent's tasks
+        featurizer, vectors = view(fold_encoder(k))
+        targets, target = adapter_targets(tasks, featurizer, pool)
+        held = held_out_adapter(vectors, targets, target, (target >= 0) & (fold != k))
+        mine = np.flatnonzero(fold == k)
+        mapped = np.array([held(v) for v in vectors[mine]])
+        train += episodes([tasks[i] for i in mine], vectors[mine], mapped, featurizer, pool, rng)
+        print(f"fold {k}: {len(mine)} tasks")
     theta = fit(train)
     task_labels = [t.label for t in tasks]
     kinds = {"agent tasks": sum(label not in (NONE, *PAIR) for label in task_labels),

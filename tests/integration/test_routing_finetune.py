@@ -1,21 +1,22 @@
 """The encoder's fine-tune (finetune.py) learns on the model the router runs: its JAX forward pass, with the
 shipped delta, gives the vectors the shipped encoder gives (ONNX Runtime, the delta merged and quantized),
-and fitting moves the delta from zero, the same way for the same seed."""
+and fitting moves the delta from zero, the same way for the same seed. JAX runs in a process of its own
+(tests/support/finetune_probe.py): it warns at every fork of the process that imported it."""
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from orchestrator.routing import finetune
-from orchestrator.routing.data import data_file
 from orchestrator.routing.encoder import Encoder, default_encoder
-from orchestrator.routing.encoder_graph import DELTA_FILE, load_delta
 from orchestrator.routing.sentence_model import model_files, pull_sentence_model
 
 pytestmark = pytest.mark.slow
-
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
     "Add an HPA to the checkout deployment and make it scale on queue depth.",
     "kubernetes specialist: container orchestration, Helm charts and cluster operations",
@@ -29,18 +30,16 @@ def _routing_model() -> None:
     pull_sentence_model()
 
 
-def _jax_vectors(lora: dict[str, np.ndarray]) -> np.ndarray:
-    from safetensors.numpy import load_file
-    from tokenizers import Tokenizer
-
-    files = model_files()
-    base = {k: jnp.asarray(v) for k, v in finetune._base(load_file(str(files["model.safetensors"]))).items()}
-    ids, mask = finetune._Tokens(Tokenizer.from_file(str(files["tokenizer.json"])))(TEXTS)
-    return np.asarray(finetune.encode(base, {k: jnp.asarray(v) for k, v in lora.items()}, ids, mask))
+def _probe(tmp_path: Path, *args: str) -> dict[str, np.ndarray]:
+    out = tmp_path / "probe.npz"
+    subprocess.run([sys.executable, "-m", "tests.support.finetune_probe", args[0], str(out), *args[1:]],
+                   cwd=ROOT, check=True, timeout=600)  # fmt: skip
+    with np.load(out) as stored:
+        return {k: stored[k] for k in stored.files}
 
 
-def test_the_trained_forward_pass_with_the_shipped_delta_is_the_shipped_encoder() -> None:
-    tuned = _jax_vectors(load_delta(data_file(DELTA_FILE)))
+def test_the_trained_forward_pass_with_the_shipped_delta_is_the_shipped_encoder(tmp_path: Path) -> None:
+    tuned = _probe(tmp_path, "vectors", *TEXTS)["vectors"]
     shipped = default_encoder().encode(TEXTS)
     assert (tuned * shipped).sum(1).min() > 0.98  # the same vectors but for the int8 matrices' error
     files = model_files()
@@ -48,10 +47,8 @@ def test_the_trained_forward_pass_with_the_shipped_delta_is_the_shipped_encoder(
     assert (upstream * shipped).sum(1).min() < 0.97  # and the delta is not a no-op
 
 
-def test_a_fitting_step_moves_the_delta_from_zero_and_the_same_seed_fits_the_same_delta() -> None:
-    agents = {f"agent-{i}": [f"agent {i}: works on subject number {i}", f"subject {i} in depth"] for i in range(20)}
-    examples = [finetune.Example(f"a task about subject {i}", f"agent-{i}", f"agent-{i}") for i in range(20)]
-    delta = finetune.fit_delta(examples, agents, epochs=1, log=False)
-    assert any(np.abs(v).max() > 0 for k, v in delta.items() if k.endswith(".b"))  # B starts at zero
-    again = finetune.fit_delta(examples, agents, epochs=1, log=False)
-    assert all(np.array_equal(delta[k], again[k]) for k in delta)
+def test_fitting_moves_the_delta_from_zero_and_the_same_seed_fits_the_same_delta(tmp_path: Path) -> None:
+    fits = _probe(tmp_path, "fit")
+    first = {k.removeprefix("first/"): v for k, v in fits.items() if k.startswith("first/")}
+    assert any(np.abs(v).max() > 0 for k, v in first.items() if k.endswith(".b"))  # B starts at zero
+    assert all(np.array_equal(v, fits[f"second/{k}"]) for k, v in first.items())

@@ -31,12 +31,31 @@ from numpy.typing import NDArray
 
 from orchestrator.routing.data import data_file
 
-__all__ = ["DELTA_FILE", "DELTA_TARGETS", "GRAPH_FILE", "initializers", "load_delta", "save_delta", "write_graph"]
+__all__ = [
+    "DELTA_FILE",
+    "DELTA_TARGETS",
+    "GRAPH_FILE",
+    "initializers",
+    "layout",
+    "load_delta",
+    "save_delta",
+    "write_graph",
+]
 
 GRAPH_FILE = "minilm_graph.onnx"
 DELTA_FILE = "routing_encoder_delta.npz"
-DELTA_TARGETS = ("query", "key", "value", "out", "up", "down")
-"""The per-layer matrices the fine-tune (finetune.py) adds a low-rank delta A @ B to."""
+_MATRICES = {
+    "query": "attention.self.query",
+    "key": "attention.self.key",
+    "value": "attention.self.value",
+    "out": "attention.output.dense",
+    "up": "intermediate.dense",
+    "down": "output.dense",
+}
+"""Each layer's matrices: the graph's name, upstream's (`encoder.layer.{i}.` + it + `.weight` / `.bias`)."""
+_NORMS = {"norm1": "attention.output.LayerNorm", "norm2": "output.LayerNorm"}
+DELTA_TARGETS = tuple(_MATRICES)
+"""The per-layer matrices the fine-tune (finetune.py) adds a low-rank delta A @ B to: all of them."""
 DIMENSION = 384
 HEADS = 12
 LAYERS = 6
@@ -83,9 +102,10 @@ def _merged(x_w: NDArray[np.float32], delta: Delta | None, name: str) -> NDArray
     return x_w + delta[name + ".a"] @ delta[name + ".b"]
 
 
-def initializers(w: Mapping[str, NDArray[np.float32]], delta: Delta | None = None) -> dict[str, NDArray[Any]]:
-    """The graph's weights by name, from the model's safetensors arrays (contiguous, ready to hand over),
-    with a fine-tune's `delta` (`load_delta`) merged in before quantizing."""
+def layout(w: Mapping[str, NDArray[np.float32]], delta: Delta | None = None) -> dict[str, NDArray[np.float32]]:
+    """The model's safetensors arrays under the graph's names, float32, each matrix in `x @ W` layout with
+    a fine-tune's `delta` (`load_delta`) added; Q, K and V apart (`initializers` fuses them). The
+    fine-tune's JAX forward pass (finetune.py) runs on these too."""
     e = "embeddings."
     out = {
         "word": w[e + "word_embeddings.weight"],
@@ -96,20 +116,22 @@ def initializers(w: Mapping[str, NDArray[np.float32]], delta: Delta | None = Non
     }
     for i in range(LAYERS):
         p, q = f"encoder.layer.{i}.", f"layer{i}."
-        out |= {
-            q + "qkv": np.concatenate([_merged(w[f"{p}attention.self.{n}.weight"].T, delta, q + n) for n in _QKV], 1),
-            q + "qkv.bias": np.concatenate([w[f"{p}attention.self.{n}.bias"] for n in _QKV]),
-            q + "out": _merged(w[p + "attention.output.dense.weight"].T, delta, q + "out"),
-            q + "out.bias": w[p + "attention.output.dense.bias"],
-            q + "norm1.weight": w[p + "attention.output.LayerNorm.weight"],
-            q + "norm1.bias": w[p + "attention.output.LayerNorm.bias"],
-            q + "up": _merged(w[p + "intermediate.dense.weight"].T, delta, q + "up"),
-            q + "up.bias": w[p + "intermediate.dense.bias"],
-            q + "down": _merged(w[p + "output.dense.weight"].T, delta, q + "down"),
-            q + "down.bias": w[p + "output.dense.bias"],
-            q + "norm2.weight": w[p + "output.LayerNorm.weight"],
-            q + "norm2.bias": w[p + "output.LayerNorm.bias"],
-        }
+        for name, path in _MATRICES.items():
+            out[q + name] = _merged(w[p + path + ".weight"].T, delta, q + name)
+            out[q + name + ".bias"] = w[p + path + ".bias"]
+        for name, path in _NORMS.items():
+            out[q + name + ".weight"], out[q + name + ".bias"] = w[p + path + ".weight"], w[p + path + ".bias"]
+    return out
+
+
+def initializers(w: Mapping[str, NDArray[np.float32]], delta: Delta | None = None) -> dict[str, NDArray[Any]]:
+    """The graph's weights by name, from the model's safetensors arrays (contiguous, ready to hand over),
+    with a fine-tune's `delta` (`load_delta`) merged in before quantizing."""
+    out = layout(w, delta)
+    for i in range(LAYERS):
+        q = f"layer{i}."
+        out[q + "qkv"] = np.concatenate([out.pop(q + n) for n in _QKV], 1)
+        out[q + "qkv.bias"] = np.concatenate([out.pop(q + n + ".bias") for n in _QKV])
     arrays: dict[str, NDArray[Any]] = {}
     for name, array in out.items():
         if _is_int8(name):

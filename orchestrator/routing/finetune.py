@@ -40,7 +40,7 @@ from tokenizers import Tokenizer
 
 from orchestrator.routing.data import data_file, load_labelled
 from orchestrator.routing.encoder import MAX_TOKENS
-from orchestrator.routing.encoder_graph import DELTA_FILE, DELTA_TARGETS, EPS, HEADS, LAYERS, save_delta
+from orchestrator.routing.encoder_graph import DELTA_FILE, DELTA_TARGETS, EPS, HEADS, LAYERS, layout, save_delta
 from orchestrator.routing.profiles import agent_passages
 from orchestrator.routing.semantic import corpus_tasks
 from orchestrator.routing.sentence_model import model_files
@@ -74,38 +74,16 @@ def training_examples(agents: Mapping[str, Any], held_out: frozenset[str] = froz
     return rows
 
 
-def _base(weights: Mapping[str, NDArray[np.float32]]) -> dict[str, Any]:
-    """The upstream weights in `x @ W` layout, float32."""
-    e = "embeddings."
-    out: dict[str, Any] = {
-        "word": weights[e + "word_embeddings.weight"],
-        "position": weights[e + "position_embeddings.weight"],
-        "type0": weights[e + "token_type_embeddings.weight"][0],
-        "norm.g": weights[e + "LayerNorm.weight"],
-        "norm.b": weights[e + "LayerNorm.bias"],
-    }
-    hf = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-          "out": "attention.output.dense", "up": "intermediate.dense", "down": "output.dense"}  # fmt: skip
-    for i in range(LAYERS):
-        p = f"encoder.layer.{i}."
-        for name, path in hf.items():
-            out[f"layer{i}.{name}"] = weights[p + path + ".weight"].T.copy()
-            out[f"layer{i}.{name}.bias"] = weights[p + path + ".bias"]
-        for n, path in ((1, "attention.output.LayerNorm"), (2, "output.LayerNorm")):
-            out[f"layer{i}.norm{n}.g"] = weights[p + path + ".weight"]
-            out[f"layer{i}.norm{n}.b"] = weights[p + path + ".bias"]
-    return out
-
-
 def encode(base: Mapping[str, Any], lora: Mapping[str, Any], ids: Any, mask: Any) -> Any:
-    """Unit sentence vectors (batch, 384) of padded `ids` (batch, tokens) with `mask` 1.0 on real tokens."""
+    """Unit sentence vectors (batch, 384) of padded `ids` (batch, tokens) with `mask` 1.0 on real tokens;
+    `base` is encoder_graph's `layout` of the weights, `lora` a delta's A and B by name."""
     import jax
     import jax.numpy as jnp
 
     def norm(x: Any, name: str) -> Any:
         mean = x.mean(-1, keepdims=True)
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / jnp.sqrt(var + EPS) * base[name + ".g"] + base[name + ".b"]
+        return (x - mean) / jnp.sqrt(var + EPS) * base[name + ".weight"] + base[name + ".bias"]
 
     def dense(x: Any, name: str) -> Any:
         y = x @ base[name] + base[name + ".bias"]
@@ -114,7 +92,7 @@ def encode(base: Mapping[str, Any], lora: Mapping[str, Any], ids: Any, mask: Any
         return y
 
     batch, length = ids.shape
-    x = norm(base["word"][ids] + base["position"][:length] + base["type0"], "norm")
+    x = norm(base["word"][ids] + base["position"][:length] + base["type0"], "embeddings.norm")
     blocked = (1.0 - mask)[:, None, None, :] * -1e9
     width = x.shape[-1] // HEADS
     for i in range(LAYERS):
@@ -178,7 +156,7 @@ def fit_delta(examples: Sequence[Example], passages: Mapping[str, Sequence[str]]
     import optax  # type: ignore[import-untyped]
 
     files = model_files()
-    base = {k: jnp.asarray(v) for k, v in _base(load_file(str(files["model.safetensors"]))).items()}
+    base = {k: jnp.asarray(v) for k, v in layout(load_file(str(files["model.safetensors"]))).items()}
     tokens = _Tokens(Tokenizer.from_file(str(files["tokenizer.json"])))
     key = jax.random.PRNGKey(seed)
     lora: dict[str, Any] = {}

@@ -22,11 +22,11 @@ def _vectors(out: Path, texts: list[str]) -> None:
 
     from orchestrator.routing import finetune
     from orchestrator.routing.data import data_file
-    from orchestrator.routing.encoder_graph import DELTA_FILE, load_delta
+    from orchestrator.routing.encoder_graph import DELTA_FILE, layout, load_delta
     from orchestrator.routing.sentence_model import model_files
 
     files = model_files()
-    base = {k: jnp.asarray(v) for k, v in finetune._base(load_file(str(files["model.safetensors"]))).items()}
+    base = {k: jnp.asarray(v) for k, v in layout(load_file(str(files["model.safetensors"]))).items()}
     ids, mask = finetune._Tokens(Tokenizer.from_file(str(files["tokenizer.json"])))(texts)
     lora = {k: jnp.asarray(v) for k, v in load_delta(data_file(DELTA_FILE)).items()}
     np.savez(out, vectors=np.asarray(finetune.encode(base, lora, ids, mask)))
